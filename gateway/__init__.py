@@ -1,0 +1,110 @@
+"""The integration gateway's public plugin API: everything a plugin may import is here."""
+
+from __future__ import annotations
+
+from .connector import Connector, ConnectorContext
+from .errors import (
+    ApiError,
+    BadRequest,
+    Conflict,
+    FieldProblem,
+    Forbidden,
+    GatewayError,
+    InvalidRequest,
+    NeedsReauth,
+    NotFound,
+    OutcomeUnknown,
+    PermissionDenied,
+    PlatformError,
+    RateLimited,
+    ResourceNotFound,
+    Transient,
+    Unprocessable,
+    UnsupportedCapability,
+)
+from . import sandbox
+from .hookspecs import hookimpl
+from .outbound import OutboundClient, TokenSource, parse_retry_after, route_url
+from .redaction import redact_url
+from .registry import ConnectorRegistry, RouteRegistry, SandboxRegistry
+from .sandbox import Sandbox
+from .types import (
+    ApiKeySpec,
+    AuthKind,
+    Capabilities,
+    Event,
+    HealthResult,
+    Limits,
+    OAuth2Spec,
+    PostKind,
+    Principal,
+    RateLimit,
+    RateLimitScope,
+    RefreshKind,
+    RefreshPolicy,
+    SettingSpec,
+)
+
+
+def current_gateway(request):
+    """The running :class:`Gateway` behind an aiohttp request (for plugin route handlers)."""
+    from .web.keys import gateway_of
+
+    return gateway_of(request)
+
+
+def current_principal(request) -> Principal:
+    """The authenticated caller of a plugin's `/api/plugins/...` route."""
+    from .web.keys import principal_of
+
+    return principal_of(request)
+
+
+__all__ = [
+    "ApiError",
+    "ApiKeySpec",
+    "AuthKind",
+    "BadRequest",
+    "Capabilities",
+    "Conflict",
+    "Connector",
+    "ConnectorContext",
+    "ConnectorRegistry",
+    "Event",
+    "FieldProblem",
+    "Forbidden",
+    "GatewayError",
+    "HealthResult",
+    "InvalidRequest",
+    "Limits",
+    "NeedsReauth",
+    "NotFound",
+    "OAuth2Spec",
+    "OutboundClient",
+    "OutcomeUnknown",
+    "PermissionDenied",
+    "PlatformError",
+    "PostKind",
+    "Principal",
+    "RateLimit",
+    "RateLimitScope",
+    "RateLimited",
+    "RefreshKind",
+    "RefreshPolicy",
+    "ResourceNotFound",
+    "RouteRegistry",
+    "Sandbox",
+    "SandboxRegistry",
+    "SettingSpec",
+    "TokenSource",
+    "Transient",
+    "Unprocessable",
+    "UnsupportedCapability",
+    "current_gateway",
+    "current_principal",
+    "hookimpl",
+    "parse_retry_after",
+    "redact_url",
+    "route_url",
+    "sandbox",
+]

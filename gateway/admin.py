@@ -1,0 +1,81 @@
+"""Operator actions shared by the CLI and tests: tenants, API keys, vault rotation."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import structlog
+
+from .apikeys import new_api_key
+from .db.repositories import ApiKeyRepository, SecretRepository, TenantRepository
+from .errors import ResourceNotFound
+from .host import Gateway
+from .types import Event
+
+log = structlog.get_logger("gateway.admin")
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedKey:
+    tenant_id: str
+    key_id: str
+    api_key: str  # shown once; only its hash is stored
+
+
+async def create_tenant(gateway: Gateway, name: str, *, admin: bool = False) -> IssuedKey:
+    """A tenant and its first API key, in one transaction."""
+    async with gateway.session() as session, session.begin():
+        tenant = await TenantRepository(session).create(name)
+        return await _add_key(session, tenant.id, admin)
+
+
+async def create_key(gateway: Gateway, tenant_id: str, *, admin: bool = False) -> IssuedKey:
+    async with gateway.session() as session, session.begin():
+        if await TenantRepository(session).get(tenant_id) is None:
+            raise ResourceNotFound(f"no tenant {tenant_id}")
+        return await _add_key(session, tenant_id, admin)
+
+
+async def _add_key(session, tenant_id: str, admin: bool) -> IssuedKey:
+    key_id, api_key, secret_hash = new_api_key()
+    await ApiKeyRepository(session).add(key_id, tenant_id, secret_hash, "admin" if admin else "")
+    return IssuedKey(tenant_id, key_id, api_key)
+
+
+async def revoke_key(gateway: Gateway, key_id: str) -> None:
+    """Revoke a key; this process stops accepting it at once (others within their cache time)."""
+    async with gateway.session() as session, session.begin():
+        if not await ApiKeyRepository(session).revoke(key_id):
+            raise ResourceNotFound(f"no active key {key_id}")
+    await gateway.emit(Event("api_key.revoked", data={"keyId": key_id}))
+
+
+@dataclass(frozen=True, slots=True)
+class RotationReport:
+    resealed: int
+    remaining: int
+    active_key_id: str
+
+
+async def rotate_vault(gateway: Gateway, *, batch_size: int = 100) -> RotationReport:
+    """Re-seal every secret under the active key, a batch per transaction, beside live writers.
+
+    Each row is swapped only if its version is still the one read (compare-and-set), so a token
+    refreshed meanwhile is never overwritten with an older value; such a row is simply read again
+    in the next pass. The loop ends when a pass changes nothing.
+    """
+    resealed = 0
+    while True:
+        async with gateway.session() as session, session.begin():
+            repo = SecretRepository(session, gateway.vault)
+            batch = await repo.stale_batch(batch_size)
+            swapped = [await repo.reseal(row) for row in batch]
+        resealed += sum(swapped)
+        if not batch or not any(swapped):
+            break
+    async with gateway.session() as session:
+        remaining = len(await SecretRepository(session, gateway.vault).stale_batch(10_000))
+    log.info(
+        "vault.rotated", resealed=resealed, remaining=remaining, key_id=gateway.vault.active_key_id
+    )
+    return RotationReport(resealed, remaining, gateway.vault.active_key_id)

@@ -1,0 +1,31 @@
+"""API key format: `<key id>.<secret>`; only the SHA-256 of the secret is stored."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+
+from .ids import new_id
+
+
+def hash_secret(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def new_api_key() -> tuple[str, str, str]:
+    """A fresh key: (key id, the full key shown once to the user, the hash to store)."""
+    key_id = new_id("key")
+    secret = secrets.token_urlsafe(32)
+    return key_id, f"{key_id}.{secret}", hash_secret(secret)
+
+
+def split_api_key(presented: str) -> tuple[str, str] | None:
+    key_id, sep, secret = presented.partition(".")
+    if not sep or not key_id.startswith("key_") or not secret or len(presented) > 200:
+        return None
+    return key_id, secret
+
+
+def secret_matches(secret: str, stored_hash: str) -> bool:
+    return hmac.compare_digest(hash_secret(secret), stored_hash)

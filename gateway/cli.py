@@ -1,0 +1,348 @@
+"""The `gateway` command: serve, migrate, plugins, tenants, keys, vault and sandboxes."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from collections.abc import Awaitable, Callable
+from functools import wraps
+from typing import Any, TypeVar
+
+import click
+
+from .errors import ConfigError, GatewayError, StartupError
+from .settings import Settings, load_settings
+
+T = TypeVar("T")
+EXIT_FAILURE = 1
+EXIT_USAGE = 2
+
+config_option = click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Config file (default: $GATEWAY_CONFIG, else config/gateway.toml).",
+)
+
+
+class Failure(click.ClickException):
+    """A one-line error with the contract's exit code."""
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+    def show(self, file: Any = None) -> None:
+        click.echo(f"error: {self.message}", err=True)
+
+
+def _settings(config_path: str | None, **server: Any) -> Settings:
+    overrides = {"server": {k: v for k, v in server.items() if v is not None}}
+    return load_settings(config_path, overrides=overrides if overrides["server"] else None)
+
+
+def _build_gateway(settings: Settings):
+    from .host import Gateway
+    from .telemetry import configure_logging
+
+    configure_logging(settings.logging)
+    return Gateway.from_settings(settings)
+
+
+def _run(coro_factory: Callable[[], Awaitable[T]]) -> T:
+    """Run an async command, turning the gateway's errors into one line and an exit code."""
+    try:
+        return asyncio.run(coro_factory())
+    except StartupError as err:
+        raise Failure(str(err), EXIT_USAGE) from None
+    except GatewayError as err:
+        raise Failure(err.detail, EXIT_FAILURE) from None
+
+
+def one_line_errors(command: Callable[..., Any]) -> Callable[..., Any]:
+    @wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except (ConfigError, StartupError) as err:
+            raise Failure(str(err), EXIT_USAGE) from None
+        except GatewayError as err:
+            raise Failure(err.detail, EXIT_FAILURE) from None
+        except OSError as err:
+            raise Failure(f"{err.strerror or err}", EXIT_FAILURE) from None
+
+    return wrapper
+
+
+async def _with_storage(settings: Settings, action: Callable[[Any], Awaitable[T]]) -> T:
+    gateway = _build_gateway(settings)
+    await gateway.open_storage()
+    try:
+        return await action(gateway)
+    finally:
+        await gateway.close_storage()
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="integration-gateway", prog_name="gateway")
+def cli() -> None:
+    """The integration gateway: one API for Meta, LinkedIn, TikTok, Google Business Profile
+    and Mailchimp."""
+
+
+@cli.command()
+@config_option
+@click.option("--host", default=None, help="Interface to listen on (default from config).")
+@click.option("--port", type=click.IntRange(1, 65535), default=None, help="Port to listen on.")
+@one_line_errors
+def serve(config_path: str | None, host: str | None, port: int | None) -> None:
+    """Run the gateway: the HTTP API and its background services."""
+    from aiohttp import web
+
+    from .web.app import create_app
+
+    settings = _settings(config_path, host=host, port=port)
+    gateway = _build_gateway(settings)
+    app = create_app(gateway)
+    click.echo(
+        f"gateway: serving on {settings.base_url} ({settings.core.mode} mode, "
+        f"database {settings.database.url.split('://')[0]})",
+        err=True,
+    )
+    try:
+        web.run_app(
+            app,
+            host=settings.server.host,
+            port=settings.server.port,
+            shutdown_timeout=settings.server.shutdown_timeout_seconds,
+            access_log=None,
+            print=None,
+        )
+    except GatewayError:
+        raise
+    except OSError as err:
+        raise Failure(
+            f"cannot listen on {settings.base_url}: {err.strerror}", EXIT_FAILURE
+        ) from None
+
+
+@cli.command()
+@config_option
+@one_line_errors
+def migrate(config_path: str | None) -> None:
+    """Bring the database schema up to date."""
+    from .db import migrate as migrations
+    from .db.engine import create_engine
+
+    settings = _settings(config_path)
+
+    async def run() -> str | None:
+        engine = create_engine(settings.database)
+        try:
+            await migrations.upgrade(engine)
+            return await migrations.current_revision(engine)
+        finally:
+            await engine.dispose()
+
+    revision = _run(run)
+    click.echo(f"database at revision {revision}")
+
+
+@cli.command()
+@config_option
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@one_line_errors
+def plugins(config_path: str | None, as_json: bool) -> None:
+    """The discovered plugins: name, version, distribution, platforms, capabilities."""
+    settings = _settings(config_path)
+    gateway = _build_gateway(settings)
+    rows = []
+    for info in sorted(gateway.plugins.infos.values(), key=lambda i: (i.default, i.name)):
+        capabilities = {
+            name: gateway.connectors.get(name).capabilities.as_json() for name in info.platforms
+        }
+        rows.append(
+            {
+                "name": info.name,
+                "version": info.version,
+                "distribution": info.distribution,
+                "platforms": info.platforms,
+                "capabilities": capabilities,
+                "hooks": info.hooks,
+            }
+        )
+    if as_json:
+        click.echo(json.dumps({"plugins": rows, "skipped": gateway.plugins.skipped}, indent=2))
+        return
+    click.echo(f"{'NAME':<36} {'VERSION':<10} {'DISTRIBUTION':<28} PLATFORMS / CAPABILITIES")
+    for row in rows:
+        platforms = (
+            ", ".join(f"{p} ({_summarise(row['capabilities'][p])})" for p in row["platforms"])
+            or "-"
+        )
+        click.echo(f"{row['name']:<36} {row['version']:<10} {row['distribution']:<28} {platforms}")
+    for name, reason in gateway.plugins.skipped.items():
+        click.echo(f"{name:<36} skipped: {reason}")
+
+
+def _summarise(capabilities: dict[str, Any]) -> str:
+    kinds = sorted({k for kinds in capabilities["postKinds"].values() for k in kinds})
+    flags = [f for f in ("delete", "analytics", "webhooks", "scheduling") if capabilities[f]]
+    return "; ".join(filter(None, [",".join(kinds), ",".join(flags)])) or "no capabilities"
+
+
+@cli.group()
+def tenants() -> None:
+    """Tenants (workspaces) and their first API key."""
+
+
+@tenants.command("create")
+@click.argument("name")
+@click.option("--admin", is_flag=True, help="Give the first key the admin scope.")
+@click.option("--json", "as_json", is_flag=True, help='Print {"tenantId", "apiKey"}.')
+@config_option
+@one_line_errors
+def tenants_create(name: str, admin: bool, as_json: bool, config_path: str | None) -> None:
+    """Create a tenant and print its first API key (shown once)."""
+    from .admin import create_tenant
+
+    if not name.strip() or len(name) > 200:
+        raise click.BadParameter("must be 1 to 200 characters", param_hint="NAME")
+    issued = _run(
+        lambda: _with_storage(_settings(config_path), lambda g: create_tenant(g, name, admin=admin))
+    )
+    _print_key(issued, as_json)
+
+
+@cli.group()
+def keys() -> None:
+    """API keys: create more, revoke."""
+
+
+@keys.command("create")
+@click.option("--tenant", "tenant_id", required=True, help="Tenant id (ten_…).")
+@click.option("--admin", is_flag=True, help="Give the key the admin scope.")
+@click.option("--json", "as_json", is_flag=True, help='Print {"tenantId", "keyId", "apiKey"}.')
+@config_option
+@one_line_errors
+def keys_create(tenant_id: str, admin: bool, as_json: bool, config_path: str | None) -> None:
+    """Create another API key for a tenant (shown once)."""
+    from .admin import create_key
+
+    issued = _run(
+        lambda: _with_storage(
+            _settings(config_path), lambda g: create_key(g, tenant_id, admin=admin)
+        )
+    )
+    _print_key(issued, as_json)
+
+
+@keys.command("revoke")
+@click.argument("key_id")
+@config_option
+@one_line_errors
+def keys_revoke(key_id: str, config_path: str | None) -> None:
+    """Revoke an API key; it stops working at once."""
+    from .admin import revoke_key
+
+    _run(lambda: _with_storage(_settings(config_path), lambda g: revoke_key(g, key_id)))
+    click.echo(f"revoked {key_id}")
+
+
+def _print_key(issued: Any, as_json: bool) -> None:
+    if as_json:
+        click.echo(
+            json.dumps(
+                {"tenantId": issued.tenant_id, "keyId": issued.key_id, "apiKey": issued.api_key}
+            )
+        )
+        return
+    click.echo(f"tenant:  {issued.tenant_id}")
+    click.echo(f"key id:  {issued.key_id}")
+    click.echo(f"api key: {issued.api_key}")
+    click.echo("Store the API key now: it is not shown again.", err=True)
+
+
+@cli.group()
+def vault() -> None:
+    """The token vault: keys and rotation."""
+
+
+@vault.command("rotate")
+@config_option
+@one_line_errors
+def vault_rotate(config_path: str | None) -> None:
+    """Re-seal every stored secret under the newest key (safe while the gateway runs)."""
+    from .admin import rotate_vault
+
+    report = _run(lambda: _with_storage(_settings(config_path), rotate_vault))
+    click.echo(f"re-sealed {report.resealed} secrets under key {report.active_key_id!r}")
+    if report.remaining:
+        raise Failure(
+            f"{report.remaining} secrets are still under an older key (written meanwhile "
+            "by a gateway whose first key is older?); run again",
+            EXIT_FAILURE,
+        )
+
+
+@vault.command("generate-key")
+@click.option("--id", "key_id", default=None, help="Key id (default: k<date>).")
+def vault_generate_key(key_id: str | None) -> None:
+    """Print a new key in the `kid:base64key` form that vault.keys takes."""
+    from datetime import UTC, datetime
+
+    from .vault import generate_key
+
+    click.echo(f"{key_id or datetime.now(UTC).strftime('k%Y%m%d')}:{generate_key()}")
+
+
+@cli.command()
+@click.argument("platform")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=click.IntRange(1, 65535), default=8081, show_default=True)
+@click.option("--auto-approve", is_flag=True, help="Approve OAuth consent without asking.")
+@config_option
+@one_line_errors
+def sandbox(
+    platform: str, host: str, port: int, auto_approve: bool, config_path: str | None
+) -> None:
+    """Run one platform's sandbox on its own."""
+    gateway = _build_gateway(_settings(config_path))
+    sandbox_cls = gateway.sandboxes.get(platform)
+    if sandbox_cls is None:
+        known = ", ".join(gateway.sandboxes) or "none"
+        raise Failure(f"no sandbox for platform {platform!r} (installed: {known})", EXIT_USAGE)
+    from .sandbox import run_standalone
+
+    click.echo(f"sandbox {platform}: http://{host}:{port}/", err=True)
+    run_standalone(
+        sandbox_cls(auto_approve=auto_approve or gateway.settings.sandbox.auto_approve), host, port
+    )
+
+
+def _register_plugin_commands() -> None:
+    """Let plugins add subcommands; a broken plugin must not take the whole CLI down."""
+    from .plugins import load_plugins
+
+    try:
+        loaded = load_plugins(skip_broken=True, quiet=True)
+    except GatewayError:
+        return
+    loaded.manager.hook.register_commands(cli=cli)
+
+
+def main(argv: list[str] | None = None) -> None:
+    from .settings import LoggingSettings
+    from .telemetry import configure_logging
+
+    # Until a command reads its config, log to stderr so stdout stays clean for --json output.
+    configure_logging(LoggingSettings())
+    _register_plugin_commands()
+    try:
+        cli.main(args=argv, prog_name="gateway", standalone_mode=True)
+    except KeyboardInterrupt:
+        sys.exit(EXIT_FAILURE)

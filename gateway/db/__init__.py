@@ -1,0 +1,1 @@
+"""The storage layer: SQLAlchemy models, engine, repositories and Alembic migrations."""

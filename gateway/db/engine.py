@@ -1,0 +1,61 @@
+"""The async engine and session factory for SQLite (aiosqlite) and PostgreSQL (asyncpg)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import event
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+
+from ..settings import DatabaseSettings
+
+
+def is_sqlite(url: str) -> bool:
+    return url.startswith("sqlite")
+
+
+def create_engine(settings: DatabaseSettings) -> AsyncEngine:
+    """An engine with each backend's settings; SQLite gets WAL, busy_timeout and foreign keys."""
+    url = make_url(settings.url)
+    if is_sqlite(settings.url):
+        if url.database and url.database != ":memory:":
+            Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_async_engine(
+            url,
+            echo=settings.echo,
+            connect_args={"timeout": settings.busy_timeout_ms / 1000},
+        )
+        _configure_sqlite(engine, settings.busy_timeout_ms)
+        return engine
+    return create_async_engine(
+        url, echo=settings.echo, pool_size=settings.pool_size, pool_pre_ping=True
+    )
+
+
+def _configure_sqlite(engine: AsyncEngine, busy_timeout_ms: int) -> None:
+    @event.listens_for(engine.sync_engine, "connect")
+    def on_connect(dbapi_connection, _record) -> None:
+        # pysqlite's own transaction handling would defer BEGIN; we issue BEGIN ourselves so
+        # that writers can take the lock up front (BEGIN IMMEDIATE) instead of failing late.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def on_begin(connection) -> None:
+        mode = connection.get_execution_options().get("sqlite_begin", "DEFERRED")
+        connection.exec_driver_sql(f"BEGIN {mode}")
+
+
+def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(engine, expire_on_commit=False)

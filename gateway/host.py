@@ -1,0 +1,245 @@
+"""The Gateway host object: settings, plugins, registries, storage, vault and clients in one place.
+
+Every hook receives it; the web app and the CLI build one and start it.
+"""
+
+from __future__ import annotations
+
+import inspect
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import structlog
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from .connector import Connector, ConnectorContext
+from .db import migrate
+from .db.engine import create_engine, create_sessionmaker, is_sqlite
+from .errors import StartupError
+from .outbound import OutboundClient, RetryPolicy, Timeouts
+from .plugins import LoadedPlugins, call_registration, load_plugins
+from .registry import ConnectorRegistry, RouteRegistry, SandboxRegistry
+from .settings import Settings
+from .telemetry import Telemetry
+from .types import Event
+from .vault import Vault, dev_key_entry
+
+log = structlog.get_logger("gateway")
+
+
+async def await_me_maybe(value: Any) -> Any:
+    """Hooks may return a value or an awaitable of one (datasette's pattern)."""
+    if inspect.isawaitable(value):
+        return await value
+    return value
+
+
+async def first_result(hook_caller: Any, **kwargs: Any) -> Any:
+    """Call a firstresult hook whose implementations may be async, awaiting each in turn.
+
+    pluggy stops at the first non-None return, and an un-awaited coroutine is never None, so
+    async implementations are called here one by one in pluggy's order.
+    """
+    for impl in reversed(hook_caller.get_hookimpls()):
+        result = await await_me_maybe(impl.function(*(kwargs[name] for name in impl.argnames)))
+        if result is not None:
+            return result
+    return None
+
+
+class Gateway:
+    """One running gateway: what hooks and handlers reach everything through."""
+
+    def __init__(self, settings: Settings, plugins: LoadedPlugins) -> None:
+        self.settings = settings
+        self.plugins = plugins
+        self.pm = plugins.manager
+        self.connectors = ConnectorRegistry()
+        self.sandboxes = SandboxRegistry()
+        self.routes = RouteRegistry()
+        self.telemetry = Telemetry.setup(settings.telemetry)
+        self.engine: AsyncEngine | None = None
+        self.sessionmaker: async_sessionmaker[AsyncSession] | None = None
+        self.clients: dict[str, OutboundClient] = {}
+        self.instances: dict[str, Connector] = {}
+        self.started = False
+        self.draining = False
+        call_registration(self.pm, "register_connectors", self.connectors)
+        call_registration(self.pm, "register_sandboxes", self.sandboxes)
+        call_registration(self.pm, "register_routes", self.routes)
+        for info in plugins.infos.values():
+            info.platforms = self.connectors.by_plugin(info.name)
+        self._check_platform_settings()
+
+    @classmethod
+    def from_settings(cls, settings: Settings, *, extra_plugins=(), entry_points=True) -> Gateway:
+        plugins = load_plugins(
+            disabled=settings.plugins.disabled,
+            skip_broken=settings.plugins.skip_broken,
+            trace=settings.plugins.trace,
+            entry_points=entry_points,
+            extra=extra_plugins,
+        )
+        return cls(settings, plugins)
+
+    def _check_platform_settings(self) -> None:
+        from .errors import ConfigError
+
+        for name, platform in self.settings.platforms.items():
+            connector = self.connectors.get(name)
+            if connector is None:
+                if name in self.settings.plugins.disabled:
+                    continue
+                known = ", ".join(self.connectors) or "none"
+                raise ConfigError(f"platforms.{name}", f"no loaded plugin provides it ({known})")
+            declared = {spec.name for spec in connector.settings}
+            for key in platform.extra:
+                if key not in declared:
+                    raise ConfigError(f"platforms.{name}.{key}", "unknown key")
+        if self.settings.sandbox_mode:
+            return
+        for name in self.connectors:
+            connector = self.connectors.get(name)
+            platform = self.settings.platform(name)
+            if not platform.enabled:
+                continue
+            for spec in connector.settings:
+                if spec.required_in_production and not platform.get(spec.name):
+                    raise ConfigError(f"platforms.{name}.{spec.name}", "required in production")
+
+    # --- Lifecycle ---
+
+    async def open_storage(self) -> None:
+        """Open the database, migrating it when configured to (the embedded default is)."""
+        if self.engine is not None:
+            return
+        self.engine = create_engine(self.settings.database)
+        self.sessionmaker = create_sessionmaker(self.engine)
+        if self.settings.database.migrate_on_start:
+            await migrate.upgrade(self.engine)
+
+    async def close_storage(self) -> None:
+        if self.engine is not None:
+            await self.engine.dispose()
+            self.engine = None
+            self.sessionmaker = None
+
+    async def start(self) -> None:
+        """Open storage and the outbound clients, then run the plugins' `startup` hooks."""
+        await self.open_storage()
+        _ = self.vault  # fail at start, not at the first request, when the key ring is bad
+        for name in self.connectors:
+            connector_cls = self.connectors.get(name)
+            platform = self.settings.platform(name)
+            if not platform.enabled:
+                continue
+            client = OutboundClient(
+                name,
+                sandbox_url=self.sandbox_url(name),
+                rate_limits=connector_cls.rate_limits,
+                timeouts=Timeouts(
+                    total=self.settings.outbound.total_timeout_seconds,
+                    connect=self.settings.outbound.connect_timeout_seconds,
+                ),
+                retry=RetryPolicy(
+                    max_attempts=self.settings.outbound.max_attempts,
+                    max_retry_after=self.settings.outbound.max_retry_after_seconds,
+                ),
+                extra_middlewares=[
+                    mw
+                    for found in self.pm.hook.extra_client_middlewares(gateway=self, platform=name)
+                    for mw in (found or [])
+                ],
+            )
+            await client.start()
+            self.clients[name] = client
+            self.instances[name] = connector_cls(
+                ConnectorContext(
+                    platform=name,
+                    http=client,
+                    settings=platform,
+                    sandbox_mode=self.settings.sandbox_mode,
+                    log=structlog.get_logger(f"gateway.plugins.{name}"),
+                )
+            )
+        for result in self.pm.hook.startup(gateway=self):
+            await await_me_maybe(result)
+        self.started = True
+        log.info(
+            "gateway.started", plugins=sorted(self.plugins.infos), platforms=list(self.connectors)
+        )
+
+    async def stop(self) -> None:
+        for result in self.pm.hook.shutdown(gateway=self):
+            try:
+                await await_me_maybe(result)
+            except Exception:
+                log.exception("plugin.shutdown_failed")
+        for client in self.clients.values():
+            await client.close()
+        self.clients.clear()
+        self.instances.clear()
+        await self.close_storage()
+        self.started = False
+
+    # --- Services for hooks and handlers ---
+
+    @cached_property
+    def vault(self) -> Vault:
+        """The key ring, built on first use (listing plugins needs no keys)."""
+        return build_vault(self.settings)
+
+    def sandbox_url(self, platform: str) -> str | None:
+        """Where a platform's hosts are reached in sandbox mode (or when configured explicitly)."""
+        configured = self.settings.platform(platform).sandbox_url
+        if configured:
+            return configured.rstrip("/")
+        if self.settings.sandbox_mode and platform in self.sandboxes:
+            return f"{self.settings.base_url}/sandbox/{platform}"
+        return None
+
+    def connector(self, platform: str) -> Connector | None:
+        return self.instances.get(platform)
+
+    def session(self) -> AsyncSession:
+        if self.sessionmaker is None:
+            raise StartupError("the gateway has not been started")
+        return self.sessionmaker()
+
+    def version_of(self, platform: str) -> str:
+        owner = self.connectors.owner(platform)
+        info = self.plugins.infos.get(owner or "")
+        return info.version if info else "0"
+
+    async def emit(self, event: Event) -> None:
+        """Tell every `track_event` plugin; a failing observer is logged, never propagated."""
+        for impl in self.pm.hook.track_event.get_hookimpls():
+            try:
+                args = {"gateway": self, "event": event}
+                await await_me_maybe(impl.function(*(args[name] for name in impl.argnames)))
+            except Exception:
+                log.exception(
+                    "plugin.track_event_failed", plugin=impl.plugin_name, event_name=event.name
+                )
+
+    @property
+    def uses_sqlite(self) -> bool:
+        return is_sqlite(self.settings.database.url)
+
+
+def build_vault(settings: Settings) -> Vault:
+    """The configured key ring, or in sandbox mode a development key generated under var/."""
+    if settings.vault.keys:
+        return Vault.from_entries(settings.vault.keys)
+    if not settings.sandbox_mode:
+        raise StartupError("config: vault.keys: required outside sandbox mode")
+    path = Path(settings.core.data_dir) / settings.vault.dev_key_file
+    entry, created = dev_key_entry(path)
+    log.warning(
+        "vault.dev_key",
+        path=str(path),
+        created=created,
+        detail="sandbox mode: using a development key; configure vault.keys for real data",
+    )
+    return Vault.from_entries([entry])

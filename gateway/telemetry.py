@@ -1,0 +1,244 @@
+"""structlog and OpenTelemetry set-up, redaction of secrets, and the report's metric instruments."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import threading
+import time
+from collections import deque
+from collections.abc import Iterable, MutableMapping
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+from opentelemetry import metrics, trace
+from opentelemetry.exporter.prometheus import PrometheusMetricReader
+from opentelemetry.metrics import CallbackOptions, Observation
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+from .errors import ConfigError
+from .redaction import redact_value
+from .settings import LoggingSettings, TelemetrySettings
+
+PROMETHEUS_CONTENT_TYPE = CONTENT_TYPE_LATEST
+
+
+def redact_processor(_logger: Any, _name: str, event_dict: MutableMapping[str, Any]) -> Any:
+    """structlog processor: no token, key or secret value ever reaches a log line."""
+    for key in list(event_dict):
+        if key in ("event", "timestamp", "level", "logger"):
+            continue
+        event_dict[key] = redact_value(key, event_dict[key])
+    event = event_dict.get("event")
+    if isinstance(event, str):
+        event_dict["event"] = redact_value("event", event)
+    return event_dict
+
+
+def configure_logging(settings: LoggingSettings, *, stream: Any = None) -> None:
+    """JSON lines in production (or when not on a terminal), readable lines on a terminal."""
+    stream = stream or sys.stderr
+    use_json = settings.format == "json" or (
+        settings.format == "auto" and not getattr(stream, "isatty", lambda: False)()
+    )
+    renderer: Any = (
+        structlog.processors.JSONRenderer()
+        if use_json
+        else structlog.dev.ConsoleRenderer(colors=getattr(stream, "isatty", lambda: False)())
+    )
+    level = logging.getLevelNamesMapping()[settings.level.upper()]
+    shared: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+    ]
+    _route_stdlib_logging(shared, renderer, level, stream)
+    structlog.configure(
+        processors=[
+            *shared,
+            structlog.processors.format_exc_info,
+            redact_processor,
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(level),
+        logger_factory=structlog.PrintLoggerFactory(file=stream),
+        cache_logger_on_first_use=False,
+    )
+
+
+class _ClientFaultFilter(logging.Filter):
+    """A malformed request is the client's fault: one line, no traceback, at info level."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        from aiohttp.http_exceptions import HttpProcessingError
+
+        if record.exc_info and isinstance(record.exc_info[1], HttpProcessingError):
+            record.msg = f"malformed request refused: {record.exc_info[1].message}"
+            record.args = ()
+            record.exc_info = None
+            record.levelno, record.levelname = logging.INFO, "INFO"
+        return True
+
+
+def _route_stdlib_logging(shared: list[Any], renderer: Any, level: int, stream: Any) -> None:
+    """Send the libraries' stdlib logs (aiohttp, alembic) through the same processors."""
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=shared,
+            processors=[
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                structlog.processors.format_exc_info,
+                redact_processor,
+                renderer,
+            ],
+        )
+    )
+    handler.addFilter(_ClientFaultFilter())
+    root = logging.getLogger()
+    for existing in [h for h in root.handlers if getattr(h, "_gateway", False)]:
+        root.removeHandler(existing)
+    handler._gateway = True  # type: ignore[attr-defined]
+    root.addHandler(handler)
+    root.setLevel(max(level, logging.INFO))
+    # aiohttp's access log duplicates our own request log line.
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    # Alembic narrates every step at info; the gateway logs one line per upgrade instead.
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+
+
+class _ErrorRate:
+    """Share of API requests answered with a 5xx over the last five minutes."""
+
+    WINDOW = 300.0
+
+    def __init__(self) -> None:
+        self._samples: deque[tuple[float, bool]] = deque()
+        self._lock = threading.Lock()
+
+    def record(self, failed: bool) -> None:
+        now = time.monotonic()
+        with self._lock:
+            self._samples.append((now, failed))
+            while self._samples and self._samples[0][0] < now - self.WINDOW:
+                self._samples.popleft()
+
+    def value(self) -> float:
+        with self._lock:
+            if not self._samples:
+                return 0.0
+            return sum(1 for _, failed in self._samples if failed) / len(self._samples)
+
+    def observe(self, _options: CallbackOptions) -> Iterable[Observation]:
+        yield Observation(self.value())
+
+
+@dataclass(frozen=True, slots=True)
+class Instruments:
+    """The report's metrics, created once per process on the global meter provider."""
+
+    publish_success: metrics.Counter
+    publish_error: metrics.Counter
+    health_check: metrics.Histogram
+    token_refresh_scheduled: metrics.Counter
+    accounts_fetched: metrics.Gauge
+    publish_latency: metrics.Histogram
+    operation_latency: metrics.Histogram
+    api_requests: metrics.Counter
+    error_rate: _ErrorRate
+
+
+class Telemetry:
+    """Process-wide OpenTelemetry providers: a meter with a Prometheus reader and a tracer.
+
+    OpenTelemetry's global providers can be set once per process, so every gateway built in
+    the same process (tests build many) shares these.
+    """
+
+    _instance: Telemetry | None = None
+    _lock = threading.Lock()
+
+    def __init__(self, settings: TelemetrySettings) -> None:
+        resource = Resource.create({"service.name": settings.service_name})
+        self.registry = CollectorRegistry(auto_describe=True)
+        readers: list[Any] = [PrometheusMetricReader(registry=self.registry)]
+        tracer_provider = TracerProvider(resource=resource)
+        if settings.otlp_endpoint:
+            try:
+                readers.append(_otlp_metric_reader(settings.otlp_endpoint))
+                _add_otlp_span_exporter(tracer_provider, settings.otlp_endpoint)
+            except ImportError:
+                raise ConfigError(
+                    "telemetry.otlp_endpoint",
+                    "needs the OTLP exporter: pip install 'integration-gateway[otlp]'",
+                ) from None
+        self.meter_provider = MeterProvider(resource=resource, metric_readers=readers)
+        metrics.set_meter_provider(self.meter_provider)
+        trace.set_tracer_provider(tracer_provider)
+        self.tracer_provider = tracer_provider
+        meter = metrics.get_meter("gateway")
+        error_rate = _ErrorRate()
+        meter.create_observable_gauge(
+            "api.error_rate",
+            callbacks=[error_rate.observe],
+            unit="1",
+            description="Share of API requests answered 5xx over five minutes",
+        )
+        self.instruments = Instruments(
+            publish_success=meter.create_counter(
+                "connector.publish_success", description="Posts published"
+            ),
+            publish_error=meter.create_counter(
+                "connector.publish_error", description="Publish attempts that failed"
+            ),
+            health_check=meter.create_histogram(
+                "connector.health_check", unit="ms", description="Health check latency"
+            ),
+            token_refresh_scheduled=meter.create_counter(
+                "connector.token_refresh_scheduled", description="Token refreshes scheduled"
+            ),
+            accounts_fetched=meter.create_gauge(
+                "connector.accounts_fetched", description="Accounts found behind a connection"
+            ),
+            publish_latency=meter.create_histogram(
+                "api.publish.latency", unit="ms", description="Publish call latency"
+            ),
+            operation_latency=meter.create_histogram(
+                "operation.latency", unit="ms", description="Latency of any operation"
+            ),
+            api_requests=meter.create_counter("api.requests", description="API requests served"),
+            error_rate=error_rate,
+        )
+
+    @classmethod
+    def setup(cls, settings: TelemetrySettings) -> Telemetry:
+        with cls._lock:
+            if cls._instance is None:
+                cls._instance = cls(settings)
+            return cls._instance
+
+    def prometheus_text(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+def _otlp_metric_reader(endpoint: str) -> Any:
+    from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
+    from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
+
+    return PeriodicExportingMetricReader(
+        OTLPMetricExporter(endpoint=endpoint.rstrip("/") + "/v1/metrics")
+    )
+
+
+def _add_otlp_span_exporter(provider: TracerProvider, endpoint: str) -> None:
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+    provider.add_span_processor(
+        BatchSpanProcessor(OTLPSpanExporter(endpoint=endpoint.rstrip("/") + "/v1/traces"))
+    )

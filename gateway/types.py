@@ -1,0 +1,172 @@
+"""Frozen dataclasses of the unified model that connectors declare and exchange with the core."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+
+class AuthKind(enum.StrEnum):
+    OAUTH2 = "oauth2"
+    API_KEY = "apiKey"
+
+
+class PostKind(enum.StrEnum):
+    TEXT = "text"
+    LINK = "link"
+    IMAGE = "image"
+    MULTI_IMAGE = "multi_image"
+    VIDEO = "video"
+    CAROUSEL = "carousel"
+    REEL = "reel"
+    STORY = "story"
+    EVENT = "event"
+    OFFER = "offer"
+    EMAIL_CAMPAIGN = "email_campaign"
+
+
+@dataclass(frozen=True, slots=True)
+class OAuth2Spec:
+    """How a platform does OAuth 2.0; the shared flow reads this, the plugin adds quirks."""
+
+    authorize_url: str
+    token_url: str
+    scopes: tuple[str, ...] = ()
+    required_scopes: tuple[str, ...] = ()
+    pkce: bool = False
+    scope_separator: str = " "
+    revoke_url: str | None = None
+    # Lifetimes are read from the token response; these are only the fallback when it is silent.
+    default_access_token_lifetime: timedelta | None = None
+    default_refresh_token_lifetime: timedelta | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKeySpec:
+    """A platform whose connection is a key the user pastes; ``key_format`` is shown in docs."""
+
+    key_format: str = ""
+
+
+class RefreshKind(enum.StrEnum):
+    REFRESH_TOKEN = "refresh_token"  # standard refresh_token grant, may rotate
+    EXCHANGE = "exchange"  # re-exchange the current token for a new long-lived one (Meta)
+    NONE = "none"  # nothing to refresh (API keys, non-expiring tokens)
+
+
+@dataclass(frozen=True, slots=True)
+class RefreshPolicy:
+    """When and how the core renews a connection's credentials."""
+
+    kind: RefreshKind = RefreshKind.NONE
+    # Refresh when less than this much of the access token's life is left.
+    refresh_ahead: timedelta = timedelta(minutes=5)
+    # Or, for long-lived tokens, once this much of the life has passed (Meta: day 53 of 60).
+    refresh_after: timedelta | None = None
+    warn_before_expiry: timedelta = timedelta(days=7)
+
+
+@dataclass(frozen=True, slots=True)
+class Capabilities:
+    """What a platform can do, per account kind."""
+
+    post_kinds: dict[str, tuple[PostKind, ...]] = field(default_factory=dict)
+    delete: bool = False
+    analytics: bool = False
+    webhooks: bool = False
+    native_scheduling: bool = False
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "postKinds": {k: [str(p) for p in v] for k, v in self.post_kinds.items()},
+            "delete": self.delete,
+            "analytics": self.analytics,
+            "webhooks": self.webhooks,
+            "scheduling": self.native_scheduling,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Content limits checked before anything is queued."""
+
+    caption_length: int | None = None
+    title_length: int | None = None
+    media_count_min: int = 0
+    media_count_max: int | None = None
+    media_max_bytes: int | None = None
+    media_types: tuple[str, ...] = ()
+    hashtags_max: int | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "captionLength": self.caption_length,
+            "titleLength": self.title_length,
+            "mediaCountMin": self.media_count_min,
+            "mediaCountMax": self.media_count_max,
+            "mediaMaxBytes": self.media_max_bytes,
+            "mediaTypes": list(self.media_types),
+            "hashtagsMax": self.hashtags_max,
+        }
+
+
+class RateLimitScope(enum.StrEnum):
+    APP = "app"  # one budget for the whole gateway
+    TOKEN = "token"  # one budget per access token (user or page)
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimit:
+    """``requests`` calls per ``per_seconds`` seconds, shared within ``scope``."""
+
+    requests: int
+    per_seconds: float
+    scope: RateLimitScope = RateLimitScope.APP
+    name: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class SettingSpec:
+    """A key a connector accepts under ``[platforms.<name>]``; core keys are always accepted."""
+
+    name: str
+    kind: type = str
+    required_in_production: bool = False
+    secret: bool = False
+    default: Any = None
+    help: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is calling the API: a tenant's key, possibly with the admin scope."""
+
+    tenant_id: str
+    key_id: str
+    scopes: frozenset[str] = frozenset()
+
+    @property
+    def is_admin(self) -> bool:
+        return "admin" in self.scopes
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """A domain event observed by ``track_event`` hooks (published, failed, reconnect...)."""
+
+    name: str
+    tenant_id: str | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+    occurred_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class HealthResult:
+    """The outcome of one health check of a connection."""
+
+    ok: bool
+    latency_ms: float
+    detail: str = ""
+    error_code: str | None = None

@@ -1,0 +1,70 @@
+"""The aiohttp application factory: middlewares, routes, sandboxes and the gateway's lifecycle."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from ..host import Gateway
+from ..plugins import _core_version
+from . import middlewares
+from .keys import GATEWAY, SPEC
+from .routes import system
+from .spec import ApiSpec, Operation, problem
+
+
+def build_spec(gateway: Gateway) -> ApiSpec:
+    spec = ApiSpec("Integration gateway", _core_version())
+    system.install(spec)
+    for registration in gateway.routes.registrations():
+        route = registration.value
+        spec.add(
+            Operation(
+                route.method,
+                route.path,
+                route.handler,
+                route.summary or f"{registration.plugin} plugin route",
+                {200: {"description": "Answered by the plugin"}, 404: problem("Not found")},
+                auth=route.auth,
+                tags=(f"plugin:{registration.plugin}",),
+            )
+        )
+    return spec
+
+
+def create_app(gateway: Gateway) -> web.Application:
+    """The web app for ``gateway``; starting the app starts the gateway, cleanup stops it."""
+    app = web.Application(
+        middlewares=[
+            middlewares.request_context,
+            middlewares.problem_errors,
+            middlewares.authenticate,
+        ],
+        client_max_size=gateway.settings.server.max_body_bytes,
+    )
+    app[GATEWAY] = gateway
+    spec = build_spec(gateway)
+    app[SPEC] = spec
+    spec.install(app)
+    if gateway.settings.sandbox_mode:
+        for name in gateway.sandboxes:
+            sandbox = gateway.sandboxes.get(name)(
+                auto_approve=gateway.settings.sandbox.auto_approve
+            )
+            app.add_subapp(f"/sandbox/{name}", sandbox.build_app())
+    app.cleanup_ctx.append(_gateway_lifecycle)
+    app.on_shutdown.append(_start_draining)
+    return app
+
+
+async def _gateway_lifecycle(app: web.Application) -> AsyncIterator[None]:
+    gateway = app[GATEWAY]
+    await gateway.start()
+    yield
+    await gateway.stop()
+
+
+async def _start_draining(app: web.Application) -> None:
+    # /readyz answers 503 from here on, so load balancers stop sending new work.
+    app[GATEWAY].draining = True

@@ -1,0 +1,148 @@
+"""Service routes: liveness, readiness, metrics, the platforms list and the OpenAPI document."""
+
+from __future__ import annotations
+
+import asyncio
+
+from aiohttp import web
+from sqlalchemy import text
+
+from ...db import migrate
+from ..keys import GATEWAY, SPEC
+from ..pagination import page_of
+from ..spec import CURSOR_PARAM, LIMIT_PARAM, ApiSpec, json_response, query_params
+
+STATUS_SCHEMA = {
+    "type": "object",
+    "required": ["status"],
+    "properties": {"status": {"type": "string"}},
+}
+READY_SCHEMA = {
+    "type": "object",
+    "required": ["status", "checks"],
+    "properties": {
+        "status": {"enum": ["ready", "unavailable"]},
+        "checks": {"type": "object", "additionalProperties": {"type": "string"}},
+    },
+}
+PLATFORM_SCHEMA = {
+    "type": "object",
+    "required": ["name", "displayName", "auth", "capabilities", "limits", "version"],
+    "properties": {
+        "name": {"type": "string"},
+        "displayName": {"type": "string"},
+        "auth": {"enum": ["oauth2", "apiKey"]},
+        "capabilities": {"type": "object"},
+        "limits": {"type": "object"},
+        "options": {"type": "object"},
+        "version": {"type": "string"},
+    },
+}
+PLATFORMS_PAGE = {
+    "type": "object",
+    "required": ["data", "nextCursor"],
+    "properties": {
+        "data": {"type": "array", "items": PLATFORM_SCHEMA},
+        "nextCursor": {"type": ["string", "null"]},
+    },
+}
+PLATFORMS_PARAMS = (LIMIT_PARAM, CURSOR_PARAM)
+
+
+def install(spec: ApiSpec) -> None:
+    """Declare the service routes on ``spec``."""
+    spec.route(
+        "GET",
+        "/healthz",
+        summary="Liveness",
+        auth=False,
+        tags=("service",),
+        responses={200: json_response(STATUS_SCHEMA)},
+    )(healthz)
+    spec.route(
+        "GET",
+        "/readyz",
+        summary="Readiness: database, migrations, plugins",
+        auth=False,
+        tags=("service",),
+        responses={
+            200: json_response(READY_SCHEMA, "Ready"),
+            503: json_response(READY_SCHEMA, "Not ready, with reasons"),
+        },
+    )(readyz)
+    spec.route(
+        "GET",
+        "/metrics",
+        summary="Prometheus text exposition",
+        auth=False,
+        tags=("service",),
+        responses={
+            200: {
+                "description": "Metrics",
+                "content": {"text/plain": {"schema": {"type": "string"}}},
+            }
+        },
+    )(metrics)
+    spec.route(
+        "GET",
+        "/openapi.json",
+        summary="This document",
+        auth=False,
+        tags=("service",),
+        responses={200: json_response({"type": "object"})},
+    )(openapi)
+    spec.route(
+        "GET",
+        "/api/platforms",
+        summary="Platforms the loaded plugins provide",
+        tags=("platforms",),
+        parameters=PLATFORMS_PARAMS,
+        responses={200: json_response(PLATFORMS_PAGE)},
+    )(list_platforms)
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    gateway = request.config_dict[GATEWAY]
+    checks: dict[str, str] = {}
+    try:
+        async with asyncio.timeout(2), gateway.engine.connect() as connection:
+            await connection.execute(text("SELECT 1"))
+        checks["database"] = "ok"
+        checks["migrations"] = "ok" if await migrate.is_current(gateway.engine) else "behind"
+    except Exception as err:  # any failure to reach the database means not ready
+        checks["database"] = f"unreachable ({type(err).__name__})"
+    checks["plugins"] = "ok" if gateway.started else "not started"
+    if gateway.draining:
+        checks["server"] = "draining"
+    ready = all(value == "ok" for value in checks.values())
+    body = {"status": "ready" if ready else "unavailable", "checks": checks}
+    return web.json_response(body, status=200 if ready else 503)
+
+
+async def metrics(request: web.Request) -> web.Response:
+    body = request.config_dict[GATEWAY].telemetry.prometheus_text()
+    return web.Response(
+        body=body, headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"}
+    )
+
+
+async def openapi(request: web.Request) -> web.Response:
+    return web.json_response(request.config_dict[SPEC].document())
+
+
+async def list_platforms(request: web.Request) -> web.Response:
+    params = query_params(request, PLATFORMS_PARAMS)
+    gateway = request.config_dict[GATEWAY]
+    described = [
+        gateway.connectors.get(name).describe(gateway.version_of(name))
+        for name in gateway.connectors
+        if gateway.settings.platform(name).enabled
+    ]
+    items, next_cursor = page_of(
+        described, key="name", limit=params["limit"], cursor=params.get("cursor")
+    )
+    return web.json_response({"data": items, "nextCursor": next_cursor})

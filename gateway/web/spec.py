@@ -1,0 +1,206 @@
+"""One source for routes: operations declare schemas that validate input and make the OpenAPI."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+from jsonschema import Draft202012Validator
+
+from ..errors import BadRequest, FieldProblem
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+PROBLEM_SCHEMA = {
+    "type": "object",
+    "required": ["type", "title", "status", "detail"],
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "errors": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["field", "code", "message"],
+                "properties": {
+                    "field": {"type": "string"},
+                    "code": {"type": "string"},
+                    "message": {"type": "string"},
+                },
+            },
+        },
+    },
+}
+PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
+
+LIMIT_PARAM = {
+    "name": "limit",
+    "in": "query",
+    "required": False,
+    "description": "Page size (default 50).",
+    "schema": {"type": "integer", "minimum": 1, "maximum": 200, "default": 50},
+}
+CURSOR_PARAM = {
+    "name": "cursor",
+    "in": "query",
+    "required": False,
+    "description": "The `nextCursor` of the previous page.",
+    # Unpadded URL-safe base64: every string of this shape is a valid position.
+    "schema": {
+        "type": "string",
+        "minLength": 2,
+        "maxLength": 400,
+        "pattern": "^(?:[A-Za-z0-9_-]{4})*(?:[A-Za-z0-9_-]{2,3})?$",
+    },
+}
+
+
+@dataclass(slots=True)
+class Operation:
+    method: str
+    path: str
+    handler: Handler
+    summary: str
+    responses: dict[int, dict[str, Any]]
+    auth: bool = True
+    tags: tuple[str, ...] = ()
+    parameters: tuple[dict[str, Any], ...] = ()
+    request_body: dict[str, Any] | None = None
+
+    def operation_id(self) -> str:
+        return self.handler.__name__
+
+
+def json_response(schema: dict[str, Any], description: str = "OK") -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def problem(description: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {"application/problem+json": {"schema": PROBLEM_REF}},
+    }
+
+
+class ApiSpec:
+    """The operations the server answers, as aiohttp routes and as an OpenAPI 3.1 document."""
+
+    def __init__(self, title: str, version: str) -> None:
+        self.title = title
+        self.version = version
+        self.operations: list[Operation] = []
+
+    def route(
+        self,
+        method: str,
+        path: str,
+        *,
+        summary: str,
+        responses: dict[int, dict[str, Any]],
+        auth: bool = True,
+        tags: tuple[str, ...] = (),
+        parameters: tuple[dict[str, Any], ...] = (),
+        request_body: dict[str, Any] | None = None,
+    ) -> Callable[[Handler], Handler]:
+        def register(handler: Handler) -> Handler:
+            self.add(
+                Operation(
+                    method.upper(),
+                    path,
+                    handler,
+                    summary,
+                    dict(responses),
+                    auth,
+                    tags,
+                    parameters,
+                    request_body,
+                )
+            )
+            return handler
+
+        return register
+
+    def add(self, operation: Operation) -> None:
+        self.operations.append(operation)
+
+    def install(self, app: web.Application) -> None:
+        for op in self.operations:
+            app.router.add_route(op.method, op.path, op.handler, name=op.operation_id())
+
+    def document(self) -> dict[str, Any]:
+        paths: dict[str, dict[str, Any]] = {}
+        for op in self.operations:
+            responses = {str(code): spec for code, spec in sorted(op.responses.items())}
+            if op.auth:
+                responses.setdefault("401", problem("Missing or invalid API key"))
+            if op.parameters or op.request_body:
+                responses.setdefault("400", problem("Malformed request"))
+            responses.setdefault("405", problem("Method not allowed"))
+            item: dict[str, Any] = {
+                "operationId": op.operation_id(),
+                "summary": op.summary,
+                "tags": list(op.tags),
+                "responses": responses,
+            }
+            if op.parameters:
+                item["parameters"] = list(op.parameters)
+            if op.request_body:
+                item["requestBody"] = op.request_body
+            item["security"] = [{"apiKey": []}] if op.auth else []
+            paths.setdefault(op.path, {})[op.method.lower()] = item
+        return {
+            "openapi": "3.1.0",
+            "info": {"title": self.title, "version": self.version},
+            "paths": paths,
+            "components": {
+                "schemas": {"Problem": PROBLEM_SCHEMA},
+                "securitySchemes": {
+                    "apiKey": {
+                        "type": "http",
+                        "scheme": "bearer",
+                        "description": "A tenant API key from `gateway tenants create`.",
+                    }
+                },
+            },
+        }
+
+
+def query_params(request: web.Request, operation_params: tuple[dict[str, Any], ...]) -> dict:
+    """Coerce and validate the query string against the operation's declared parameters.
+
+    :raises BadRequest: listing every bad parameter.
+    """
+    values: dict[str, Any] = {}
+    problems: list[FieldProblem] = []
+    for param in operation_params:
+        if param["in"] != "query":
+            continue
+        name, schema = param["name"], param["schema"]
+        raw = request.query.get(name)
+        if raw is None:
+            if param.get("required"):
+                problems.append(
+                    FieldProblem(name, "required", f"query parameter {name} is required")
+                )
+            elif "default" in schema:
+                values[name] = schema["default"]
+            continue
+        value: Any = raw
+        if schema.get("type") == "integer":
+            try:
+                value = int(raw)
+            except ValueError:
+                problems.append(FieldProblem(name, "type", f"{name} must be a whole number"))
+                continue
+        errors = sorted(Draft202012Validator(schema).iter_errors(value), key=str)
+        if errors:
+            problems.append(FieldProblem(name, "invalid", f"{name}: {errors[0].message}"))
+            continue
+        values[name] = value
+    if problems:
+        raise BadRequest("invalid query parameters", errors=problems)
+    return values

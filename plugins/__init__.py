@@ -1,0 +1,1 @@
+"""The built-in platform plugins; each is registered through the `gateway.plugins` entry points."""

@@ -1,0 +1,1 @@
+"""The built-in linkedin plugin; its connector and sandbox register here once they land."""

@@ -1,0 +1,1 @@
+"""The built-in meta plugin; its connector and sandbox register here once they land."""

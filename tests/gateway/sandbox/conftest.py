@@ -1,0 +1,31 @@
+"""Fixtures: the example sandbox served on a real socket, standalone and mounted in a main app."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from .example import ExampleSandbox
+from .flows import Served, serve
+
+
+@pytest.fixture
+def sandbox() -> ExampleSandbox:
+    return ExampleSandbox()
+
+
+@pytest.fixture(params=["standalone", "mounted"])
+async def served(request: pytest.FixtureRequest, aiohttp_client: Any, sandbox: ExampleSandbox):
+    """The sandbox under both roots: every test using it runs twice."""
+    return await serve(aiohttp_client, sandbox, request.param)
+
+
+@pytest.fixture
+async def standalone(aiohttp_client: Any, sandbox: ExampleSandbox) -> Served:
+    return await serve(aiohttp_client, sandbox, "standalone")
+
+
+@pytest.fixture
+async def mounted(aiohttp_client: Any, sandbox: ExampleSandbox) -> Served:
+    return await serve(aiohttp_client, sandbox, "mounted")

@@ -1,0 +1,58 @@
+"""House rules that keep plugins honest: they import only `gateway`, and the core never a plugin."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+PLUGIN_DIRS = sorted(
+    p for p in (ROOT / "plugins").iterdir() if p.is_dir() and p.name != "__pycache__"
+)
+EXAMPLE = ROOT / "tests" / "fixtures" / "example-plugin" / "src"
+
+
+def imported_modules(path: Path) -> list[tuple[int, str]]:
+    tree = ast.parse(path.read_text(), filename=str(path))
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found += [(node.lineno, alias.name) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            found.append((node.lineno, node.module))
+    return found
+
+
+def python_files(*roots: Path) -> list[Path]:
+    return [p for root in roots for p in root.rglob("*.py")]
+
+
+def test_the_five_builtin_plugins_exist():
+    assert {p.name for p in PLUGIN_DIRS} >= {"meta", "linkedin", "tiktok", "gbp", "mailchimp"}
+
+
+@pytest.mark.parametrize(
+    "path", python_files(*PLUGIN_DIRS, EXAMPLE), ids=lambda p: str(p.relative_to(ROOT))
+)
+def test_plugins_import_only_the_public_gateway_surface(path):
+    own = path.relative_to(ROOT).parts[1] if path.is_relative_to(ROOT / "plugins") else None
+    for lineno, module in imported_modules(path):
+        assert not module.startswith("gateway."), f"{path}:{lineno} imports {module}; use `gateway`"
+        if module.startswith("plugins."):
+            assert module.split(".")[1] == own, f"{path}:{lineno} imports another plugin ({module})"
+
+
+@pytest.mark.parametrize(
+    "path", python_files(ROOT / "gateway"), ids=lambda p: str(p.relative_to(ROOT))
+)
+def test_the_core_never_imports_a_plugin(path):
+    for lineno, module in imported_modules(path):
+        assert module != "plugins" and not module.startswith("plugins."), f"{path}:{lineno}"
+
+
+def test_every_module_opens_with_a_docstring():
+    for path in python_files(ROOT / "gateway", *PLUGIN_DIRS):
+        tree = ast.parse(path.read_text())
+        assert ast.get_docstring(tree), f"{path.relative_to(ROOT)} has no module docstring"
