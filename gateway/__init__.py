@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from . import sandbox
 from .connector import Connector, ConnectorContext
 from .errors import (
     ApiError,
@@ -22,7 +23,6 @@ from .errors import (
     Unprocessable,
     UnsupportedCapability,
 )
-from . import sandbox
 from .hookspecs import hookimpl
 from .outbound import OutboundClient, TokenSource, parse_retry_after, route_url
 from .redaction import redact_url
@@ -51,6 +51,20 @@ def current_gateway(request):
     from .web.keys import gateway_of
 
     return gateway_of(request)
+
+
+def require_admin(request) -> None:
+    """Raise ``Forbidden`` unless the caller of a plugin route has the admin scope."""
+    from .web.access import require_admin as check
+
+    check(request)
+
+
+def ensure_owned(request, owner_tenant_id: str | None, what: str) -> None:
+    """Raise ``ResourceNotFound`` unless the resource belongs to the caller's tenant."""
+    from .web.access import ensure_owned as check
+
+    check(request, owner_tenant_id, what)
 
 
 def current_principal(request) -> Principal:
@@ -102,9 +116,11 @@ __all__ = [
     "UnsupportedCapability",
     "current_gateway",
     "current_principal",
+    "ensure_owned",
     "hookimpl",
     "parse_retry_after",
     "redact_url",
+    "require_admin",
     "route_url",
     "sandbox",
 ]

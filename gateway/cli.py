@@ -74,6 +74,8 @@ def one_line_errors(command: Callable[..., Any]) -> Callable[..., Any]:
             raise Failure(err.detail, EXIT_FAILURE) from None
         except OSError as err:
             raise Failure(f"{err.strerror or err}", EXIT_FAILURE) from None
+        except Exception as err:  # a bug still gets one line; the log has the details
+            raise Failure(f"unexpected {type(err).__name__}: {err}", EXIT_FAILURE) from None
 
     return wrapper
 
@@ -316,12 +318,9 @@ def sandbox(
     if sandbox_cls is None:
         known = ", ".join(gateway.sandboxes) or "none"
         raise Failure(f"no sandbox for platform {platform!r} (installed: {known})", EXIT_USAGE)
-    from .sandbox import run_standalone
-
     click.echo(f"sandbox {platform}: http://{host}:{port}/", err=True)
-    run_standalone(
-        sandbox_cls(auto_approve=auto_approve or gateway.settings.sandbox.auto_approve), host, port
-    )
+    emulator = sandbox_cls(auto_approve=auto_approve or gateway.settings.sandbox.auto_approve)
+    emulator.run_standalone(host, port)
 
 
 def _register_plugin_commands() -> None:

@@ -1,0 +1,116 @@
+"""The Gateway host: sandbox mode wiring plugins' clients to their mounted emulators."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import sys
+
+import aiohttp
+import pytest
+
+from gateway import NeedsReauth
+from gateway.host import Gateway
+from gateway.web.app import create_app
+
+from ..conftest import TEST_KEY, settings_for
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+async def test_sandbox_mode_routes_a_plugin_to_its_mounted_sandbox(
+    aiohttp_server, tmp_path, example_plugin
+):
+    port = free_port()
+    settings = settings_for(tmp_path, server={"port": port})
+    gateway = Gateway.from_settings(
+        settings, extra_plugins=[("example", example_plugin)], entry_points=False
+    )
+    server = await aiohttp_server(create_app(gateway), port=port)
+    connector = gateway.connector("example")
+    assert gateway.sandbox_url("example") == f"http://127.0.0.1:{port}/sandbox/example"
+
+    assert await connector.verify_api_key("ex-" + "a" * 32) == {"accountName": "Example Account"}
+    with pytest.raises(NeedsReauth, match="invalid API key"):
+        await connector.verify_api_key("wrong")
+
+    journal = (await _wait_for_json(str(server.make_url("/sandbox/example/_control/journal"))))[
+        "requests"
+    ]
+    assert [(r["method"], r["path"], r["status"]) for r in journal] == [
+        ("GET", "/api.example.test/v1/ping", 200),
+        ("GET", "/api.example.test/v1/ping", 401),
+    ]
+
+
+async def test_production_mode_mounts_no_sandbox_and_uses_real_hosts(
+    aiohttp_client, tmp_path, example_plugin
+):
+    settings = settings_for(
+        tmp_path, core={"mode": "production"}, platforms={"example": {"region": "eu"}}
+    )
+    gateway = Gateway.from_settings(
+        settings, extra_plugins=[("example", example_plugin)], entry_points=False
+    )
+    client = await aiohttp_client(create_app(gateway))
+    assert (await client.get("/sandbox/example/_control/state")).status == 404
+    assert gateway.sandbox_url("example") is None
+
+
+async def test_explicit_sandbox_url_points_at_a_standalone_sandbox(tmp_path, installed_example):
+    """`gateway sandbox example --port P` serves it; `sandbox_url` points a gateway there."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
+    env.update(
+        PYTHONPATH=str(installed_example),
+        GATEWAY_CORE_DATA_DIR=str(tmp_path),
+        GATEWAY_VAULT_KEYS=TEST_KEY,
+    )
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "gateway",
+        "sandbox",
+        "example",
+        "--port",
+        str(port),
+        env=env,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        state = await _wait_for_json(f"{base}/_control/state")
+        assert set(state) >= {"posts", "tokens", "accounts"}
+
+        import gateway_example_plugin
+
+        settings = settings_for(tmp_path, platforms={"example": {"sandbox_url": base}})
+        gateway = Gateway.from_settings(
+            settings, extra_plugins=[("example", gateway_example_plugin)], entry_points=False
+        )
+        await gateway.start()
+        try:
+            result = await gateway.connector("example").verify_api_key("ex-" + "b" * 32)
+        finally:
+            await gateway.stop()
+        assert result == {"accountName": "Example Account"}
+    finally:
+        process.terminate()
+        await process.communicate()
+
+
+async def _wait_for_json(url: str) -> dict:
+    async with aiohttp.ClientSession() as session:
+        for _ in range(200):
+            try:
+                async with session.get(url) as response:
+                    return await response.json()
+            except aiohttp.ClientConnectionError:
+                await asyncio.sleep(0.05)
+    pytest.fail(f"nothing answered at {url}")
