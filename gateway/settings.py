@@ -181,24 +181,18 @@ def _coerce(key: str, value: Any, hint: Any, *, from_env: bool) -> Any:
         if isinstance(value, bool):
             return value
         raise ConfigError(key, f"expected true or false, got {value!r}")
-    if hint is int:
+    if hint in (int, float):
+        # A whole number is a fine float; a float is not a fine whole number; a bool is neither.
+        accepted = (int, float) if hint is float else (int,)
         if from_env and isinstance(value, str):
             try:
-                return int(value)
+                return hint(value)
             except ValueError:
                 pass
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-        raise ConfigError(key, f"expected a whole number, got {value!r}")
-    if hint is float:
-        if from_env and isinstance(value, str):
-            try:
-                return float(value)
-            except ValueError:
-                pass
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            return float(value)
-        raise ConfigError(key, f"expected a number, got {value!r}")
+        if isinstance(value, accepted) and not isinstance(value, bool):
+            return hint(value)
+        kind = "a whole number" if hint is int else "a number"
+        raise ConfigError(key, f"expected {kind}, got {value!r}")
     if hint is str:
         if isinstance(value, str):
             return value

@@ -178,10 +178,8 @@ class Telemetry:
                     "needs the OTLP exporter: pip install 'integration-gateway[otlp]'",
                 ) from None
         self.meter_provider = MeterProvider(resource=resource, metric_readers=readers)
-        metrics.set_meter_provider(self.meter_provider)
-        trace.set_tracer_provider(tracer_provider)
         self.tracer_provider = tracer_provider
-        meter = metrics.get_meter("gateway")
+        meter = self.meter_provider.get_meter("gateway")
         error_rate = _ErrorRate()
         meter.create_observable_gauge(
             "api.error_rate",
@@ -217,9 +215,12 @@ class Telemetry:
 
     @classmethod
     def setup(cls, settings: TelemetrySettings) -> Telemetry:
+        """The process's telemetry, made global on first use (libraries log to the globals)."""
         with cls._lock:
             if cls._instance is None:
                 cls._instance = cls(settings)
+                metrics.set_meter_provider(cls._instance.meter_provider)
+                trace.set_tracer_provider(cls._instance.tracer_provider)
             return cls._instance
 
     def prometheus_text(self) -> bytes:

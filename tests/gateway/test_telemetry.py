@@ -1,0 +1,97 @@
+"""Logs (JSON or readable, always redacted), stdlib logs routed through, OTLP export."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import logging
+
+from aiohttp import web
+
+from gateway.settings import LoggingSettings, TelemetrySettings
+from gateway.telemetry import Telemetry, configure_logging
+
+
+def logged(fmt: str, emit) -> str:
+    import structlog
+
+    stream = io.StringIO()
+    configure_logging(LoggingSettings(format=fmt), stream=stream)
+    try:
+        emit(structlog.get_logger("test"))
+    finally:
+        configure_logging(LoggingSettings())
+    return stream.getvalue()
+
+
+def test_json_lines_carry_context_and_redact_secrets():
+    import structlog
+
+    def emit(log):
+        with structlog.contextvars.bound_contextvars(request_id="r-1"):
+            log.info(
+                "outbound.request",
+                url="https://graph.example.test/me?access_token=SECRET1&fields=id",
+                client_secret="SECRET2",
+                headers={"Authorization": "Bearer SECRET3", "Accept": "json"},
+                note="sent Bearer SECRET4 upstream",
+                status=200,
+            )
+
+    [line] = logged("json", emit).splitlines()
+    record = json.loads(line)
+    assert record["event"] == "outbound.request" and record["request_id"] == "r-1"
+    assert record["status"] == 200 and record["level"] == "info"
+    assert "fields=id" in record["url"]
+    assert record["headers"]["Accept"] == "json"
+    for secret in ("SECRET1", "SECRET2", "SECRET3", "SECRET4"):
+        assert secret not in line
+
+
+def test_console_format_is_readable_and_redacted():
+    text = logged("console", lambda log: log.warning("vault.dev_key", api_key="SECRET5"))
+    assert "vault.dev_key" in text and "SECRET5" not in text
+    assert not text.lstrip().startswith("{")
+
+
+def test_library_logs_are_routed_and_malformed_requests_are_one_line():
+    from aiohttp.http_exceptions import BadHttpMessage
+
+    def emit(_log):
+        try:
+            raise BadHttpMessage("Invalid header value char")
+        except BadHttpMessage:
+            logging.getLogger("aiohttp.server").exception("Error handling request")
+
+    [line] = logged("json", emit).splitlines()
+    record = json.loads(line)
+    assert record["level"] == "info"
+    assert record["event"].startswith("malformed request refused")
+    assert "Traceback" not in line
+
+
+async def test_traces_and_metrics_are_exported_over_otlp(aiohttp_server):
+    received: list[tuple[str, str]] = []
+
+    async def collect(request: web.Request) -> web.Response:
+        await request.read()
+        received.append((request.path, request.headers["Content-Type"]))
+        return web.Response(status=200)
+
+    app = web.Application()
+    app.router.add_post("/v1/traces", collect)
+    app.router.add_post("/v1/metrics", collect)
+    collector = await aiohttp_server(app)
+
+    telemetry = Telemetry(TelemetrySettings(otlp_endpoint=str(collector.make_url("/"))))
+    with telemetry.tracer_provider.get_tracer("test").start_as_current_span("publish"):
+        telemetry.instruments.publish_success.add(1, {"platform": "example"})
+    # The exporters are synchronous: flush from a thread while this loop serves the collector.
+    await asyncio.to_thread(telemetry.tracer_provider.force_flush)
+    await asyncio.to_thread(telemetry.meter_provider.force_flush)
+    await asyncio.to_thread(telemetry.meter_provider.shutdown)
+    await asyncio.to_thread(telemetry.tracer_provider.shutdown)
+    paths = {path for path, _ in received}
+    assert paths == {"/v1/traces", "/v1/metrics"}
+    assert all(kind == "application/x-protobuf" for _, kind in received)
