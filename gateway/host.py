@@ -151,6 +151,8 @@ class Gateway:
                     for found in self.pm.hook.extra_client_middlewares(gateway=self, platform=name)
                     for mw in (found or [])
                 ],
+                tracer_provider=self.telemetry.tracer_provider,
+                meter_provider=self.telemetry.meter_provider,
             )
             await client.start()
             self.clients[name] = client

@@ -46,6 +46,8 @@ async def test_sandbox_mode_routes_a_plugin_to_its_mounted_sandbox(
         ("GET", "/api.example.test/v1/ping", 200),
         ("GET", "/api.example.test/v1/ping", 401),
     ]
+    # The plugin's extra client middleware ran on every request.
+    assert {r["headers"]["x-example-proof"] for r in journal} == {"signed-by-plugin"}
 
 
 async def test_production_mode_mounts_no_sandbox_and_uses_real_hosts(
