@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from . import sandbox
 from .connector import Connector, ConnectorContext
+from .credentials import Credentials
 from .errors import (
     ApiError,
     BadRequest,
@@ -29,8 +30,10 @@ from .redaction import redact_url
 from .registry import ConnectorRegistry, RouteRegistry, SandboxRegistry
 from .sandbox import Sandbox
 from .types import (
+    AccountInfo,
     ApiKeySpec,
     AuthKind,
+    Authorization,
     Capabilities,
     Event,
     HealthResult,
@@ -43,7 +46,9 @@ from .types import (
     RefreshKind,
     RefreshPolicy,
     SettingSpec,
+    TokenSet,
 )
+from .vault import Secret
 
 
 def current_gateway(request):
@@ -75,15 +80,18 @@ def current_principal(request) -> Principal:
 
 
 __all__ = [
+    "AccountInfo",
     "ApiError",
     "ApiKeySpec",
     "AuthKind",
+    "Authorization",
     "BadRequest",
     "Capabilities",
     "Conflict",
     "Connector",
     "ConnectorContext",
     "ConnectorRegistry",
+    "Credentials",
     "Event",
     "FieldProblem",
     "Forbidden",
@@ -109,7 +117,9 @@ __all__ = [
     "RouteRegistry",
     "Sandbox",
     "SandboxRegistry",
+    "Secret",
     "SettingSpec",
+    "TokenSet",
     "TokenSource",
     "Transient",
     "Unprocessable",

@@ -7,20 +7,26 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from .errors import FieldProblem, UnsupportedCapability
 from .types import (
+    AccountInfo,
     ApiKeySpec,
     AuthKind,
+    Authorization,
     Capabilities,
     HealthResult,
     Limits,
     OAuth2Spec,
     RateLimit,
+    RefreshKind,
     RefreshPolicy,
     SettingSpec,
+    TokenSet,
 )
 
 if TYPE_CHECKING:
     import structlog
 
+    from .credentials import Credentials
+    from .oauth.client import OAuthClient
     from .outbound import OutboundClient
     from .settings import PlatformSettings
 
@@ -34,6 +40,7 @@ class ConnectorContext:
     settings: PlatformSettings
     sandbox_mode: bool
     log: structlog.typing.FilteringBoundLogger
+    oauth: OAuthClient | None = None
 
 
 class Connector:
@@ -85,26 +92,59 @@ class Connector:
             f"{self.display_name or self.platform} does not support {what}"
         )
 
-    # --- Connecting ---
+    # --- Connecting (OAuth quirks are data first, then these hooks) ---
 
-    async def verify_api_key(self, api_key: str) -> dict[str, Any]:
-        """Check an API key with the platform; returns what the connection stores about it."""
+    # TikTok calls its client id `client_key`; some platforms want HTTP Basic client auth.
+    oauth_client_id_param: ClassVar[str] = "client_id"
+    oauth_basic_auth: ClassVar[bool] = False
+
+    @property
+    def oauth(self) -> OAuthClient:
+        """The shared OAuth client for this platform (OAuth connectors only)."""
+        if self.context.oauth is None:
+            raise self._unsupported("OAuth")
+        return self.context.oauth
+
+    def authorize_params(self) -> dict[str, str]:
+        """Extra parameters for the consent URL (e.g. Google's ``access_type=offline``)."""
+        return {}
+
+    async def finish_authorization(self, token: TokenSet) -> Authorization:
+        """After the code exchange: platform follow-ups (long-lived exchange, who the user is)."""
+        raise self._unsupported("OAuth connections")
+
+    async def verify_api_key(self, api_key: str) -> Authorization:
+        """Check an API key with the platform before anything is stored.
+
+        :raises InvalidRequest: or ``NeedsReauth``, with the platform's reason, for a bad key.
+        """
         raise self._unsupported("API-key connections")
 
-    async def finish_authorization(self, token: dict[str, Any]) -> dict[str, Any]:
-        """Platform follow-up after the code exchange (long-lived token, user id, data centre)."""
-        return token
+    async def refresh(self, credentials: Credentials) -> TokenSet:
+        """Renew credentials as ``refresh_policy`` says; the core decides when and guards races.
 
-    async def refresh(self, credentials: dict[str, Any]) -> dict[str, Any]:
-        """Renew credentials according to ``refresh_policy``; returns the new token response."""
+        The default carries out the standard refresh_token grant.
+        """
+        if self.refresh_policy.kind is RefreshKind.REFRESH_TOKEN and credentials.refresh_token:
+            previous = TokenSet(
+                access_token="",
+                refresh_expires_at=credentials.refresh_expires_at,
+                scopes=credentials.scopes,
+            )
+            return await self.oauth.refresh(credentials.refresh_token.reveal(), previous=previous)
         raise self._unsupported("token refresh")
 
-    async def list_accounts(self, credentials: dict[str, Any]) -> list[dict[str, Any]]:
+    async def revoke(self, credentials: Credentials) -> None:
+        """Revoke the grant at the platform where it can be; the default uses RFC 7009."""
+        if isinstance(self.auth, OAuth2Spec) and self.auth.revoke_url and credentials.access_token:
+            await self.oauth.revoke(credentials.access_token.reveal())
+
+    async def list_accounts(self, credentials: Credentials) -> list[AccountInfo]:
         """The publishable accounts behind a connection."""
         raise self._unsupported("listing accounts")
 
-    async def health_check(self, credentials: dict[str, Any]) -> HealthResult:
-        """A cheap authenticated call that proves the connection works."""
+    async def health_check(self, credentials: Credentials) -> HealthResult:
+        """A cheap authenticated call that proves the connection works (the core times it)."""
         raise self._unsupported("health checks")
 
     # --- Publishing ---

@@ -164,9 +164,57 @@ class Event:
 
 @dataclass(frozen=True, slots=True)
 class HealthResult:
-    """The outcome of one health check of a connection."""
+    """What a connector's health check found; the core times the call and adds the rest."""
 
     ok: bool
-    latency_ms: float
     detail: str = ""
     error_code: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TokenSet:
+    """What a token endpoint (or an API key) gave us. Lifetimes come from the platform's answer.
+
+    ``extra`` holds the response's other, non-secret fields (``open_id``, ``dc``...).
+    """
+
+    access_token: str
+    refresh_token: str | None = None
+    expires_at: datetime | None = None
+    refresh_expires_at: datetime | None = None
+    scopes: tuple[str, ...] | None = None  # None: the platform did not say
+    token_type: str = "Bearer"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __repr__(self) -> str:  # the tokens never reach a log through a repr
+        return f"TokenSet(expires_at={self.expires_at!r}, scopes={self.scopes!r}, ***)"
+
+
+@dataclass(frozen=True, slots=True)
+class Authorization:
+    """Who connected: the platform user behind a new token, as a connector establishes it."""
+
+    external_user_id: str
+    display_name: str
+    token: TokenSet
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class AccountInfo:
+    """One publishable account behind a connection (a Page, an audience, a location...).
+
+    ``token`` is the account's own credential where the platform issues one (Meta Page tokens);
+    it is sealed in the vault like every other token.
+    """
+
+    kind: str
+    external_id: str
+    name: str
+    metadata: dict[str, Any] = field(default_factory=dict)
+    token: str | None = None
+
+    def __repr__(self) -> str:
+        return (
+            f"AccountInfo(kind={self.kind!r}, external_id={self.external_id!r}, name={self.name!r})"
+        )

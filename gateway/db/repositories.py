@@ -39,7 +39,6 @@ class ApiKeyRepository:
         row = await self.session.get(ApiKeyRow, key_id)
         return row if row is not None and row.revoked_at is None else None
 
-
     async def revoke(self, key_id: str) -> bool:
         result = await self.session.execute(
             update(ApiKeyRow)

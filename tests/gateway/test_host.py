@@ -35,7 +35,11 @@ async def test_sandbox_mode_routes_a_plugin_to_its_mounted_sandbox(
     connector = gateway.connector("example")
     assert gateway.sandbox_url("example") == f"http://127.0.0.1:{port}/sandbox/example"
 
-    assert await connector.verify_api_key("ex-" + "a" * 32) == {"accountName": "Example Account"}
+    authorization = await connector.verify_api_key("ex-" + "a" * 32)
+    assert (authorization.external_user_id, authorization.display_name) == (
+        "ex-account-aaaaaa",
+        "Example Account",
+    )
     with pytest.raises(NeedsReauth, match="invalid API key"):
         await connector.verify_api_key("wrong")
 
@@ -101,7 +105,7 @@ async def test_explicit_sandbox_url_points_at_a_standalone_sandbox(tmp_path, ins
             result = await gateway.connector("example").verify_api_key("ex-" + "b" * 32)
         finally:
             await gateway.stop()
-        assert result == {"accountName": "Example Account"}
+        assert result.display_name == "Example Account"
     finally:
         process.terminate()
         await process.communicate()
