@@ -36,3 +36,16 @@ class Credentials:
     def api_key(self) -> Secret | None:
         """For API-key platforms the key is stored as the access token."""
         return self.access_token
+
+
+class StaticToken:
+    """A token source for a token that cannot be refreshed here (just issued, not yet stored)."""
+
+    def __init__(self, access_token: str) -> None:
+        self._access_token = access_token
+
+    async def access_token(self) -> str:
+        return self._access_token
+
+    async def refresh_after_unauthorized(self, rejected: str) -> str | None:
+        return None

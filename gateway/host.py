@@ -13,16 +13,19 @@ from typing import Any
 import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from .connections.scheduler import ConnectionScheduler
+from .connections.tokens import TokenManager
 from .connector import Connector, ConnectorContext
 from .db import migrate
 from .db.engine import create_engine, create_sessionmaker, is_sqlite
-from .errors import StartupError
+from .errors import ConfigError, StartupError
+from .oauth.client import OAuthClient
 from .outbound import OutboundClient, RetryPolicy, Timeouts
 from .plugins import LoadedPlugins, call_registration, load_plugins
 from .registry import ConnectorRegistry, RouteRegistry, SandboxRegistry
 from .settings import Settings
 from .telemetry import Telemetry
-from .types import Event
+from .types import Event, OAuth2Spec
 from .vault import Vault, dev_key_entry
 
 log = structlog.get_logger("gateway")
@@ -65,6 +68,8 @@ class Gateway:
         self.instances: dict[str, Connector] = {}
         self.started = False
         self.draining = False
+        self.tokens = TokenManager(self)
+        self.scheduler: ConnectionScheduler | None = None
         call_registration(self.pm, "register_connectors", self.connectors)
         call_registration(self.pm, "register_sandboxes", self.sandboxes)
         call_registration(self.pm, "register_routes", self.routes)
@@ -104,9 +109,12 @@ class Gateway:
             platform = self.settings.platform(name)
             if not platform.enabled:
                 continue
-            for spec in connector.settings:
-                if spec.required_in_production and not platform.get(spec.name):
-                    raise ConfigError(f"platforms.{name}.{spec.name}", "required in production")
+            required = [s.name for s in connector.settings if s.required_in_production]
+            if isinstance(connector.auth, OAuth2Spec):
+                required = ["client_id", "client_secret", *required]
+            for key in required:
+                if not platform.get(key):
+                    raise ConfigError(f"platforms.{name}.{key}", "required in production")
 
     # --- Lifecycle ---
 
@@ -163,16 +171,23 @@ class Gateway:
                     settings=platform,
                     sandbox_mode=self.settings.sandbox_mode,
                     log=structlog.get_logger(f"gateway.plugins.{name}"),
+                    oauth=self._oauth_client(name, connector_cls, client),
                 )
             )
         for result in self.pm.hook.startup(gateway=self):
             await await_me_maybe(result)
+        if self.settings.connections.background:
+            self.scheduler = ConnectionScheduler(self)
+            self.scheduler.start()
         self.started = True
         log.info(
             "gateway.started", plugins=sorted(self.plugins.infos), platforms=list(self.connectors)
         )
 
     async def stop(self) -> None:
+        if self.scheduler is not None:
+            await self.scheduler.stop()
+            self.scheduler = None
         for result in self.pm.hook.shutdown(gateway=self):
             try:
                 await await_me_maybe(result)
@@ -184,6 +199,26 @@ class Gateway:
         self.instances.clear()
         await self.close_storage()
         self.started = False
+
+    def _oauth_client(self, name: str, connector_cls, http: OutboundClient) -> OAuthClient | None:
+        spec = connector_cls.auth
+        if not isinstance(spec, OAuth2Spec):
+            return None
+        platform = self.settings.platform(name)
+        client_id, client_secret = platform.client_id, platform.client_secret
+        if self.settings.sandbox_mode and not client_id:
+            # Every sandbox registers this app, so sandbox mode needs no credentials.
+            client_id, client_secret = f"{name}-sandbox-client", f"{name}-sandbox-secret"
+        if not client_id:
+            raise ConfigError(f"platforms.{name}.client_id", "required for an OAuth platform")
+        return OAuthClient(
+            spec,
+            client_id=client_id,
+            client_secret=client_secret,
+            http=http,
+            client_id_param=connector_cls.oauth_client_id_param,
+            basic_auth=connector_cls.oauth_basic_auth,
+        )
 
     # --- Services for hooks and handlers ---
 

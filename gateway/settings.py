@@ -94,6 +94,23 @@ class OAuthSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class ConnectionSettings:
+    # Health checks: every connection once per interval, spread evenly over it.
+    health_interval_seconds: float = 6 * 3600
+    slow_check_ms: float = 2000.0
+    expiry_warning_days: float = 7.0
+    # The background loops (refresh ahead of expiry, due health checks) wake this often.
+    poll_seconds: float = 30.0
+    background: bool = True
+    max_concurrent_checks: int = 10
+    # Exactly one process refreshes a connection; it holds this lease while it does.
+    refresh_lease_seconds: float = 30.0
+    # After a failed refresh, wait before the next try (doubling up to the max).
+    refresh_cooldown_seconds: float = 30.0
+    refresh_cooldown_max_seconds: float = 3600.0
+
+
+@dataclass(frozen=True, slots=True)
 class OutboundSettings:
     total_timeout_seconds: float = 30.0
     connect_timeout_seconds: float = 10.0
@@ -135,6 +152,7 @@ class Settings:
     logging: LoggingSettings = LoggingSettings()
     telemetry: TelemetrySettings = TelemetrySettings()
     oauth: OAuthSettings = OAuthSettings()
+    connections: ConnectionSettings = ConnectionSettings()
     outbound: OutboundSettings = OutboundSettings()
     platforms: Mapping[str, PlatformSettings] = field(default_factory=dict)
     source: str = "<defaults>"

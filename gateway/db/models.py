@@ -1,10 +1,10 @@
-"""ORM rows of the core tables: tenants, API keys and sealed secrets."""
+"""ORM rows: tenants, API keys, sealed secrets, connections, accounts, OAuth states, checks."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, LargeBinary, String
+from sqlalchemy import JSON, ForeignKey, Index, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from .base import Base, utcnow
@@ -54,3 +54,108 @@ class SealedSecretRow(Base):
     def associated_data(self) -> str:
         """What the ciphertext is bound to: this row and what it is for."""
         return f"sealed_secrets:{self.id}:{self.purpose}"
+
+
+class ConnectionRow(Base):
+    """A tenant's link to one platform user; its tokens live sealed in ``sealed_secrets``.
+
+    ``credential_version`` is bumped on every credential write: refreshes compare-and-set on it,
+    and the refresh lease (``refresh_lease_*``) lets exactly one process call the platform.
+    """
+
+    __tablename__ = "connections"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "platform", "external_user_id"),
+        Index("ix_connections_next_refresh_at", "next_refresh_at"),
+        Index("ix_connections_next_health_check_at", "next_health_check_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    platform: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(20), default="active")
+    health: Mapped[str] = mapped_column(String(20), default="unknown")
+    display_name: Mapped[str] = mapped_column(String(300), default="")
+    external_user_id: Mapped[str] = mapped_column(String(200))
+    scopes: Mapped[str] = mapped_column(Text, default="")
+    metadata_json: Mapped[dict] = mapped_column(JSON, default=dict)
+    credentials_secret_id: Mapped[str | None] = mapped_column(
+        ForeignKey("sealed_secrets.id", ondelete="SET NULL"), default=None
+    )
+    credential_version: Mapped[int] = mapped_column(default=1)
+    token_expires_at: Mapped[datetime | None] = mapped_column(default=None)
+    refresh_expires_at: Mapped[datetime | None] = mapped_column(default=None)
+    next_refresh_at: Mapped[datetime | None] = mapped_column(default=None)
+    reconnect_by: Mapped[datetime | None] = mapped_column(default=None)
+    refresh_lease_owner: Mapped[str | None] = mapped_column(String(60), default=None)
+    refresh_lease_until: Mapped[datetime | None] = mapped_column(default=None)
+    refresh_failures: Mapped[int] = mapped_column(default=0)
+    refresh_blocked_until: Mapped[datetime | None] = mapped_column(default=None)
+    last_refresh_at: Mapped[datetime | None] = mapped_column(default=None)
+    last_error: Mapped[str | None] = mapped_column(Text, default=None)
+    last_health_check_at: Mapped[datetime | None] = mapped_column(default=None)
+    next_health_check_at: Mapped[datetime | None] = mapped_column(default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class AccountRow(Base):
+    """A publishable account behind a connection (Page, audience, location...)."""
+
+    __tablename__ = "accounts"
+    __table_args__ = (UniqueConstraint("connection_id", "kind", "external_id"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    connection_id: Mapped[str] = mapped_column(
+        ForeignKey("connections.id", ondelete="CASCADE"), index=True
+    )
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    platform: Mapped[str] = mapped_column(String(32))
+    kind: Mapped[str] = mapped_column(String(40))
+    external_id: Mapped[str] = mapped_column(String(200))
+    name: Mapped[str] = mapped_column(String(300), default="")
+    metadata_json: Mapped[dict] = mapped_column(JSON, default=dict)
+    token_secret_id: Mapped[str | None] = mapped_column(
+        ForeignKey("sealed_secrets.id", ondelete="SET NULL"), default=None
+    )
+    active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class OAuthStateRow(Base):
+    """A pending authorization: keyed by the SHA-256 of its state, single use, short-lived."""
+
+    __tablename__ = "oauth_states"
+
+    state_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    platform: Mapped[str] = mapped_column(String(32))
+    return_url: Mapped[str | None] = mapped_column(Text, default=None)
+    connection_id: Mapped[str | None] = mapped_column(String(40), default=None)
+    verifier_secret_id: Mapped[str | None] = mapped_column(
+        ForeignKey("sealed_secrets.id", ondelete="SET NULL"), default=None
+    )
+    expires_at: Mapped[datetime] = mapped_column()
+    used_at: Mapped[datetime | None] = mapped_column(default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class HealthCheckRow(Base):
+    """One health check of one connection, kept for the dashboard's trends."""
+
+    __tablename__ = "connection_health_checks"
+    __table_args__ = (Index("ix_connection_health_checks_checked_at", "checked_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    connection_id: Mapped[str] = mapped_column(
+        ForeignKey("connections.id", ondelete="CASCADE"), index=True
+    )
+    tenant_id: Mapped[str] = mapped_column(String(40))
+    platform: Mapped[str] = mapped_column(String(32))
+    checked_at: Mapped[datetime] = mapped_column(default=utcnow)
+    status: Mapped[str] = mapped_column(String(20))
+    ok: Mapped[bool] = mapped_column()
+    latency_ms: Mapped[float] = mapped_column()
+    error_code: Mapped[str | None] = mapped_column(String(60), default=None)
+    detail: Mapped[str] = mapped_column(Text, default="")

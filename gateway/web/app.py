@@ -10,13 +10,14 @@ from ..host import Gateway
 from ..plugins import _core_version
 from . import middlewares
 from .keys import GATEWAY, SPEC
-from .routes import system
+from .routes import connections, system
 from .spec import ApiSpec, Operation, problem
 
 
 def build_spec(gateway: Gateway) -> ApiSpec:
     spec = ApiSpec("Integration gateway", _core_version())
     system.install(spec)
+    connections.install(spec)
     for registration in gateway.routes.registrations():
         route = registration.value
         spec.add(

@@ -97,7 +97,8 @@ async def problem_errors(request: web.Request, handler) -> web.StreamResponse:
 @web.middleware
 async def authenticate(request: web.Request, handler) -> web.StreamResponse:
     """Every `/api/*` route needs a principal from the `authenticate_request` hook."""
-    if request.path == "/api" or request.path.startswith("/api/"):
+    public = getattr(request.match_info.handler, "__gateway_public__", False)
+    if (request.path == "/api" or request.path.startswith("/api/")) and not public:
         gateway = request.config_dict[GATEWAY]
         principal = await first_result(
             gateway.pm.hook.authenticate_request, gateway=gateway, request=request

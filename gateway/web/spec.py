@@ -129,6 +129,9 @@ class ApiSpec:
 
     def install(self, app: web.Application) -> None:
         for op in self.operations:
+            if not op.auth:
+                # The auth middleware lets these through (the OAuth callback carries no key).
+                op.handler.__gateway_public__ = True  # type: ignore[attr-defined]
             app.router.add_route(op.method, op.path, op.handler, name=op.operation_id())
 
     def document(self) -> dict[str, Any]:
@@ -204,3 +207,38 @@ def query_params(request: web.Request, operation_params: tuple[dict[str, Any], .
     if problems:
         raise BadRequest("invalid query parameters", errors=problems)
     return values
+
+
+async def json_body(request: web.Request, schema: dict[str, Any]) -> dict[str, Any]:
+    """The request's JSON object, checked against ``schema``.
+
+    :raises BadRequest: for a body that is not JSON, not an object, or breaks the schema,
+        listing each field problem.
+    """
+    if not request.body_exists:
+        body: Any = {}
+    elif request.content_type != "application/json":
+        raise BadRequest("send a JSON body with Content-Type: application/json")
+    else:
+        try:
+            body = await request.json()
+        except ValueError:
+            raise BadRequest("the body is not valid JSON") from None
+    if not isinstance(body, dict):
+        raise BadRequest("the body must be a JSON object")
+    problems = [
+        FieldProblem(
+            ".".join(str(p) for p in error.absolute_path) or _missing_field(error.message),
+            str(error.validator),
+            error.message,
+        )
+        for error in sorted(Draft202012Validator(schema).iter_errors(body), key=str)
+    ]
+    if problems:
+        raise BadRequest("the body does not match the schema", errors=problems)
+    return body
+
+
+def _missing_field(message: str) -> str:
+    # jsonschema reports a missing property on the parent: "'platform' is a required property".
+    return message.split("'")[1] if message.count("'") >= 2 else "(body)"

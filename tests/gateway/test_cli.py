@@ -92,7 +92,9 @@ def test_bad_config_exits_2_with_one_line(run, tmp_path):
 
 def test_migrate_reports_the_revision(run):
     result = run("migrate")
-    assert result.exit_code == 0 and result.stdout.strip() == "database at revision 0001_core"
+    assert (
+        result.exit_code == 0 and result.stdout.strip() == "database at revision 0002_connections"
+    )
 
 
 def test_vault_rotate_reseals_under_the_new_key(run, tmp_path):

@@ -58,7 +58,12 @@ async def test_production_mode_mounts_no_sandbox_and_uses_real_hosts(
     aiohttp_client, tmp_path, example_plugin
 ):
     settings = settings_for(
-        tmp_path, core={"mode": "production"}, platforms={"example": {"region": "eu"}}
+        tmp_path,
+        core={"mode": "production"},
+        platforms={
+            "example": {"region": "eu"},
+            "examplesocial": {"client_id": "app-1", "client_secret": "s3cret"},
+        },
     )
     gateway = Gateway.from_settings(
         settings, extra_plugins=[("example", example_plugin)], entry_points=False

@@ -32,7 +32,7 @@ def test_third_party_distribution_is_discovered_by_entry_point(with_installed_ex
     gateway = Gateway.from_settings(settings_for(tmp_path))
     info = gateway.plugins.infos["example"]
     assert (info.distribution, info.version) == ("gateway-example-plugin", "1.2.3")
-    assert info.platforms == ["example"]
+    assert info.platforms == ["example", "examplesocial"]
     assert gateway.connectors.owner("example") == "example"
     assert {"register_connectors", "register_routes", "startup"} <= set(info.hooks)
     # The built-in plugins come through the very same entry-point group.
@@ -53,7 +53,7 @@ def test_gateway_plugins_command_lists_the_third_party_plugin(with_installed_exa
     example = plugins["example"]
     assert example["version"] == "1.2.3"
     assert example["distribution"] == "gateway-example-plugin"
-    assert example["platforms"] == ["example"]
+    assert example["platforms"] == ["example", "examplesocial"]
     assert example["capabilities"]["example"]["postKinds"] == {"example_page": ["text", "image"]}
     table = subprocess.run(
         [sys.executable, "-m", "gateway", "plugins"],
@@ -193,7 +193,12 @@ def test_required_platform_secret_in_production(tmp_path, example_plugin):
             settings, extra_plugins=[("example", example_plugin)], entry_points=False
         )
     ok = settings_for(
-        tmp_path, core={"mode": "production"}, platforms={"example": {"region": "eu"}}
+        tmp_path,
+        core={"mode": "production"},
+        platforms={
+            "example": {"region": "eu"},
+            "examplesocial": {"client_id": "app-1", "client_secret": "s3cret"},
+        },
     )
     gateway = Gateway.from_settings(
         ok, extra_plugins=[("example", example_plugin)], entry_points=False

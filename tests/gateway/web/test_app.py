@@ -98,7 +98,9 @@ async def test_platforms_lists_what_plugins_provide(api, tenant):
     response = await client.get("/api/platforms", headers=auth(tenant))
     body = await response.json()
     assert body["nextCursor"] is None
-    [example] = body["data"]
+    assert [p["name"] for p in body["data"]] == ["example", "examplesocial"]
+    example = body["data"][0]
+    assert body["data"][1]["auth"] == "oauth2"
     assert example == {
         "name": "example",
         "displayName": "Example Network",
@@ -127,7 +129,14 @@ async def test_platforms_lists_what_plugins_provide(api, tenant):
 async def test_platforms_pagination_and_bad_parameters(api, tenant):
     client, _ = api
     first = await (await client.get("/api/platforms?limit=1", headers=auth(tenant))).json()
-    assert [p["name"] for p in first["data"]] == ["example"] and first["nextCursor"] is None
+    assert [p["name"] for p in first["data"]] == ["example"] and first["nextCursor"]
+    second = await (
+        await client.get(
+            f"/api/platforms?limit=1&cursor={first['nextCursor']}", headers=auth(tenant)
+        )
+    ).json()
+    assert [p["name"] for p in second["data"]] == ["examplesocial"]
+    assert second["nextCursor"] is None
     for query in ("limit=0", "limit=201", "limit=abc", "cursor=%%%"):
         response = await client.get(f"/api/platforms?{query}", headers=auth(tenant))
         assert response.status == 400, query

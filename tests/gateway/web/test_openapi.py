@@ -103,12 +103,27 @@ def test_document_is_openapi_31_with_security(live_gateway):
 
 def test_server_matches_its_openapi_document(live_gateway):
     base, key = live_gateway
-    result = schemathesis_run(base, "--header", f"Authorization: Bearer {key}")
-    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
-    assert "No issues found" in result.stdout or "passed" in result.stdout
+    auth = ("--header", f"Authorization: Bearer {key}")
+    # A well-formed API key can still be refused by the platform (422), and a well-formed OAuth
+    # state can be unknown (400): those two are checked for everything except "schema-valid
+    # input is accepted".
+    judged_by_others = "^(create_connection|oauth_callback)$"
+    result = schemathesis_run(base, *auth, "--exclude-operation-id-regex", judged_by_others)
+    assert result.returncode == 0, result.stdout[-9000:] + result.stderr[-2000:]
+    result = schemathesis_run(
+        base,
+        *auth,
+        "--include-operation-id-regex",
+        judged_by_others,
+        "--exclude-checks",
+        "positive_data_acceptance",
+    )
+    assert result.returncode == 0, result.stdout[-9000:] + result.stderr[-2000:]
 
 
 def test_server_matches_its_document_without_credentials(live_gateway):
     base, _ = live_gateway
-    result = schemathesis_run(base)
-    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
+    # Without a key every API route is 401; the OAuth callback (no key needed) answers an
+    # unknown state with 400, which the positive-data check would call a rejection.
+    result = schemathesis_run(base, "--exclude-operation-id", "oauth_callback")
+    assert result.returncode == 0, result.stdout[-9000:] + result.stderr[-2000:]

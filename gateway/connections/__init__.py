@@ -1,0 +1,1 @@
+"""Connections: OAuth and API-key connect flows, the token lifecycle, health checks."""

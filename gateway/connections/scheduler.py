@@ -1,0 +1,108 @@
+"""Background work for connections: refresh ahead of expiry, and health checks when due."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+import structlog
+
+from ..db.base import utcnow
+from ..db.connections import ConnectionRepository
+from ..errors import GatewayError
+from .health import check_connection
+
+if TYPE_CHECKING:
+    from ..host import Gateway
+
+log = structlog.get_logger("gateway.scheduler")
+BATCH = 200
+
+
+class ConnectionScheduler:
+    """One task per process that wakes every ``poll_seconds``; several processes share the work.
+
+    Health checks are claimed by moving their next slot forward with a compare-and-set, so each
+    due check runs in exactly one process; refreshes are guarded by the token manager's lease.
+    """
+
+    def __init__(self, gateway: Gateway) -> None:
+        self.gateway = gateway
+        self.settings = gateway.settings.connections
+        self._task: asyncio.Task | None = None
+        self._stopping = asyncio.Event()
+        self._limit = asyncio.Semaphore(self.settings.max_concurrent_checks)
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="connection-scheduler")
+
+    async def stop(self, grace_seconds: float = 10.0) -> None:
+        """Let the current pass finish (cancelling mid-query strands database work), then end."""
+        if self._task is None:
+            return
+        self._stopping.set()
+        try:
+            await asyncio.wait_for(asyncio.shield(self._task), grace_seconds)
+        except TimeoutError:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _run(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                await self.tick()
+            except Exception:  # a bad pass must not end the loop
+                log.exception("scheduler.tick_failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), self.settings.poll_seconds)
+
+    async def tick(self) -> None:
+        """One pass: refresh what is due, then run the health checks that are due."""
+        await asyncio.gather(self._refresh_due(), self._check_due())
+
+    async def _refresh_due(self) -> None:
+        async with self.gateway.session() as session:
+            due = await ConnectionRepository(session).due_for_refresh(utcnow(), BATCH)
+        await asyncio.gather(*(self._guarded(self._refresh(cid)) for cid in due))
+
+    async def _refresh(self, connection_id: str) -> None:
+        try:
+            await self.gateway.tokens.refresh(connection_id)
+        except GatewayError as err:
+            log.info("scheduler.refresh_failed", connection_id=connection_id, error=err.code)
+
+    async def _check_due(self) -> None:
+        now = utcnow()
+        interval = timedelta(seconds=self.settings.health_interval_seconds)
+        async with self.gateway.session() as session:
+            due = await ConnectionRepository(session).due_for_health_check(now, BATCH)
+        claimed = []
+        for connection_id, seen_next in due:
+            async with self.gateway.session() as session, session.begin():
+                # The next slot keeps the connection's place in the interval (the spread).
+                if await ConnectionRepository(session).claim_health_check(
+                    connection_id,
+                    seen_next,
+                    seen_next + interval * _slots_behind(seen_next, now, interval),
+                ):
+                    claimed.append(connection_id)
+        await asyncio.gather(*(self._guarded(self._check(cid)) for cid in claimed))
+
+    async def _check(self, connection_id: str) -> None:
+        async with self.gateway.session() as session:
+            row = await ConnectionRepository(session).get(connection_id)
+        if row is not None:
+            await check_connection(self.gateway, row)
+
+    async def _guarded(self, work) -> None:
+        async with self._limit:
+            await work
+
+
+def _slots_behind(seen_next, now, interval: timedelta) -> int:
+    """How many whole intervals to move forward so that the next slot is in the future."""
+    behind = (now - seen_next) // interval
+    return int(behind) + 1
