@@ -155,6 +155,9 @@ async def finish(
     if not state:
         raise CallbackRefused("invalid_state", "the callback has no state", return_url=None)
     now = utcnow()
+    refusal: CallbackRefused | None = None
+    # Whatever the outcome, the state is spent in a transaction of its own that commits
+    # before any refusal is raised: a refused state must stay refused.
     async with gateway.session() as session, session.begin():
         repo = OAuthStateRepository(session)
         record = await repo.get(state_hash(state))
@@ -162,17 +165,22 @@ async def finish(
             raise CallbackRefused("invalid_state", "unknown state", return_url=None)
         return_url = record.return_url
         if record.platform != platform:
-            # Spend it anyway: a state replayed at the wrong platform is an attack, not a typo.
-            await repo.consume(record.state_hash, now)
-            raise CallbackRefused(
+            # A state replayed at the wrong platform is an attack, not a typo.
+            refusal = CallbackRefused(
                 "invalid_state", "this state was issued for another platform", return_url=None
             )
-        if record.used_at is not None:
-            raise CallbackRefused("invalid_state", "this state was already used", return_url=None)
-        if record.expires_at <= now:
-            raise CallbackRefused("invalid_state", "this state has expired", return_url=return_url)
-        if not await repo.consume(record.state_hash, now):
-            raise CallbackRefused("invalid_state", "this state was already used", return_url=None)
+        elif record.used_at is not None:
+            refusal = CallbackRefused(
+                "invalid_state", "this state was already used", return_url=None
+            )
+        elif record.expires_at <= now:
+            refusal = CallbackRefused(
+                "invalid_state", "this state has expired", return_url=return_url
+            )
+        if not await repo.consume(record.state_hash, now) and refusal is None:
+            refusal = CallbackRefused(
+                "invalid_state", "this state was already used", return_url=None
+            )
         verifier = None
         if record.verifier_secret_id:
             secrets_repo = SecretRepository(session, gateway.vault)
@@ -182,6 +190,8 @@ async def finish(
             await session.flush()
             await secrets_repo.delete(verifier_id)
         tenant_id, reconnect_id = record.tenant_id, record.connection_id
+    if refusal is not None:
+        raise refusal
     if "error" in query:
         code = query["error"][:60] or "access_denied"
         reason = query.get("error_description") or code

@@ -181,13 +181,7 @@ class OAuthStateRepository:
         """Mark a state used, once: of two concurrent callbacks with one state, one wins."""
         result = await self.session.execute(
             update(OAuthStateRow)
-            .where(
-                and_(
-                    OAuthStateRow.state_hash == state_hash,
-                    OAuthStateRow.used_at.is_(None),
-                    OAuthStateRow.expires_at > now,
-                )
-            )
+            .where(and_(OAuthStateRow.state_hash == state_hash, OAuthStateRow.used_at.is_(None)))
             .values(used_at=now)
             .execution_options(synchronize_session=False)
         )

@@ -1,0 +1,104 @@
+"""A gateway in sandbox mode on a real port, with the example OAuth platform and a tenant."""
+
+from __future__ import annotations
+
+import socket
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import aiohttp
+import pytest
+
+from gateway import admin
+from gateway.host import Gateway
+from gateway.web.app import create_app
+
+from ...conftest import auth, settings_for
+
+PLATFORM = "examplesocial"
+RETURN_URL = "https://app.example.com/connected"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class Live:
+    """One running gateway: its base URL, the gateway object, a tenant key and a session."""
+
+    base: str
+    gateway: Gateway
+    key: admin.IssuedKey
+    http: aiohttp.ClientSession
+
+    def sandbox(self, path: str) -> str:
+        return f"{self.base}/sandbox/{PLATFORM}{path}"
+
+    async def api(self, method: str, path: str, *, key=None, **kwargs: Any):
+        headers = auth(key or self.key)
+        async with self.http.request(method, f"{self.base}{path}", headers=headers, **kwargs) as r:
+            body = await r.json(content_type=None) if r.content_length != 0 else None
+            return r.status, body
+
+    async def journal(self, path_glob: str = "*") -> list[dict]:
+        async with self.http.get(
+            self.sandbox("/_control/journal"), params={"path": path_glob}
+        ) as r:
+            return (await r.json())["requests"]
+
+    async def connect(
+        self, *, return_url: str | None = None, login_as: str | None = None, key=None
+    ) -> tuple[int, dict | None, str | None]:
+        """The browser's trip: start, the consent page (auto-approved), the callback."""
+        body = {"returnUrl": return_url} if return_url else {}
+        status, started = await self.api("POST", f"/api/oauth/{PLATFORM}/start", json=body, key=key)
+        assert status == 200, started
+        url = started["authorizationUrl"]
+        if login_as:
+            url += f"&login_as={login_as}"
+        async with self.http.get(url, allow_redirects=False) as consent:
+            assert consent.status == 302, await consent.text()
+            callback = consent.headers["Location"]
+        return await self.follow_callback(callback)
+
+    async def follow_callback(self, callback: str) -> tuple[int, dict | None, str | None]:
+        async with self.http.get(callback, allow_redirects=False) as response:
+            location = response.headers.get("Location")
+            body = None if location else await response.json(content_type=None)
+            return response.status, body, location
+
+
+def query_of(url: str) -> dict[str, str]:
+    return {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}
+
+
+async def start_live(aiohttp_server, tmp_path, database_url=None, **sections) -> Live:
+    import gateway_example_plugin
+
+    port = free_port()
+    defaults = {
+        "server": {"port": port},
+        "sandbox": {"auto_approve": True},
+        "oauth": {"allowed_return_urls": ["https://app.example.com/"]},
+        "connections": {"background": False},
+    }
+    for name, values in sections.items():
+        defaults.setdefault(name, {}).update(values)
+    settings = settings_for(tmp_path, database_url, **defaults)
+    gateway = Gateway.from_settings(
+        settings, extra_plugins=[("example", gateway_example_plugin)], entry_points=False
+    )
+    await aiohttp_server(create_app(gateway), port=port)
+    key = await admin.create_tenant(gateway, "acme")
+    return Live(f"http://127.0.0.1:{port}", gateway, key, aiohttp.ClientSession())
+
+
+@pytest.fixture
+async def live(aiohttp_server, tmp_path):
+    running = await start_live(aiohttp_server, tmp_path)
+    yield running
+    await running.http.close()

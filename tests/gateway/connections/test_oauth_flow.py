@@ -1,0 +1,177 @@
+"""The shared OAuth flow against a strict sandbox: round trip, refusals, reconnects."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import func, select, text
+
+from gateway import admin
+from gateway.db.models import ConnectionRow, OAuthStateRow
+
+from .conftest import PLATFORM, RETURN_URL, query_of
+
+
+async def count(live, model) -> int:
+    async with live.gateway.session() as session:
+        return (await session.execute(select(func.count()).select_from(model))).scalar_one()
+
+
+async def test_round_trip_creates_a_connection_with_accounts(live):
+    status, body, location = await live.connect()
+    assert status == 200 and location is None
+    assert body["created"] is True
+    connection_id = body["connectionId"]
+    status, connection = await live.api("GET", f"/api/connections/{connection_id}")
+    assert status == 200
+    assert connection["platform"] == PLATFORM and connection["status"] == "active"
+    assert connection["externalUserId"] == "user-1"
+    assert set(connection["scopes"]) == {"profile", "posts.write", "pages.read"}
+    assert connection["tokenExpiresAt"] and connection["nextRefreshAt"]
+    status, accounts = await live.api("GET", f"/api/connections/{connection_id}/accounts")
+    assert status == 200 and len(accounts["data"]) == 2
+    assert {a["kind"] for a in accounts["data"]} == {"examplesocial_page"}
+    # The authorization used PKCE S256 and the per-platform callback.
+    [authorize] = await live.journal("/www.examplesocial.test/oauth/authorize")
+    assert authorize["query"]["code_challenge_method"] == "S256"
+    assert authorize["query"]["redirect_uri"] == f"{live.base}/api/oauth/{PLATFORM}/callback"
+    assert len(authorize["query"]["state"]) >= 43  # 256 bits, base64url
+
+
+async def test_round_trip_redirects_to_the_return_url(live):
+    status, _, location = await live.connect(return_url=RETURN_URL)
+    assert status == 302 and location.startswith(RETURN_URL + "?")
+    assert query_of(location)["connectionId"].startswith("conn_")
+
+
+async def test_return_url_must_be_allowed(live):
+    for bad in (
+        "https://evil.example.net/x",
+        "https://app.example.com.evil.net/",
+        "javascript:alert(1)",
+    ):
+        status, body = await live.api(
+            "POST", f"/api/oauth/{PLATFORM}/start", json={"returnUrl": bad}
+        )
+        assert status in (400, 422), bad
+    assert await count(live, OAuthStateRow) == 0
+
+
+async def test_denied_consent_creates_nothing(live):
+    status, started = await live.api(
+        "POST", f"/api/oauth/{PLATFORM}/start", json={"returnUrl": RETURN_URL}
+    )
+    state = started["state"]
+    callback = f"{live.base}/api/oauth/{PLATFORM}/callback?error=access_denied&state={state}"
+    status, _, location = await live.follow_callback(callback)
+    assert status == 302 and query_of(location)["error"] == "access_denied"
+    assert await count(live, ConnectionRow) == 0
+
+
+async def test_reused_state_is_refused(live):
+    status, started = await live.api("POST", f"/api/oauth/{PLATFORM}/start", json={})
+    async with live.http.get(started["authorizationUrl"], allow_redirects=False) as consent:
+        callback = consent.headers["Location"]
+    first = await live.follow_callback(callback)
+    assert first[0] == 200
+    again = await live.follow_callback(callback)
+    assert again[0] == 400 and "already used" in again[1]["detail"]
+    assert await count(live, ConnectionRow) == 1
+
+
+async def test_unknown_missing_and_expired_state_are_refused(live):
+    for query in ("code=x", "code=x&state=not-a-state-we-issued"):
+        status, body, _ = await live.follow_callback(
+            f"{live.base}/api/oauth/{PLATFORM}/callback?{query}"
+        )
+        assert status == 400 and body["type"].endswith("invalid_state")
+    status, started = await live.api("POST", f"/api/oauth/{PLATFORM}/start", json={})
+    async with live.gateway.engine.begin() as conn:
+        await conn.execute(
+            text("UPDATE oauth_states SET expires_at = :t"), {"t": "2000-01-01 00:00:00"}
+        )
+    async with live.http.get(started["authorizationUrl"], allow_redirects=False) as consent:
+        callback = consent.headers["Location"]
+    status, body, _ = await live.follow_callback(callback)
+    assert status == 400 and "expired" in body["detail"]
+    assert await count(live, ConnectionRow) == 0
+
+
+async def test_state_issued_for_another_platform_is_refused_and_spent(live):
+    status, started = await live.api("POST", f"/api/oauth/{PLATFORM}/start", json={})
+    async with live.http.get(started["authorizationUrl"], allow_redirects=False) as consent:
+        callback = consent.headers["Location"]
+    elsewhere = callback.replace(f"/api/oauth/{PLATFORM}/", "/api/oauth/example/")
+    status, body, _ = await live.follow_callback(elsewhere)
+    assert status == 400 and "another platform" in body["detail"]
+    # The state is spent: replaying it at the right platform fails too.
+    status, body, _ = await live.follow_callback(callback)
+    assert status == 400
+    assert await count(live, ConnectionRow) == 0
+
+
+async def test_a_state_binds_the_connection_to_its_tenant(live):
+    other = await admin.create_tenant(live.gateway, "other")
+    status, body, _ = await live.connect()
+    connection_id = body["connectionId"]
+    assert (await live.api("GET", f"/api/connections/{connection_id}"))[0] == 200
+    assert (await live.api("GET", f"/api/connections/{connection_id}", key=other))[0] == 404
+    assert (await live.api("GET", "/api/connections", key=other))[1]["data"] == []
+
+
+async def test_missing_required_scopes_are_named_and_nothing_is_created(live):
+    status, started = await live.api(
+        "POST", f"/api/oauth/{PLATFORM}/start", json={"returnUrl": RETURN_URL}
+    )
+    # The user unticks posts.write on the consent page.
+    form = [("decision", "allow"), ("granted_scope", "profile"), ("granted_scope", "pages.read")]
+    async with live.http.post(
+        started["authorizationUrl"], data=form, allow_redirects=False
+    ) as consent:
+        assert consent.status == 302, await consent.text()
+        callback = consent.headers["Location"]
+    status, _, location = await live.follow_callback(callback)
+    error = query_of(location)
+    assert error["error"] == "missing_scopes" and "posts.write" in error["error_description"]
+    assert await count(live, ConnectionRow) == 0
+
+
+async def test_a_code_the_platform_rejects_is_refused(live):
+    status, started = await live.api("POST", f"/api/oauth/{PLATFORM}/start", json={})
+    callback = f"{live.base}/api/oauth/{PLATFORM}/callback?code=forged&state={started['state']}"
+    status, body, _ = await live.follow_callback(callback)
+    assert status == 400 and body["type"].endswith("code_rejected")
+    assert await count(live, ConnectionRow) == 0
+
+
+async def test_reconnecting_the_same_account_updates_and_keeps_it(live):
+    _, first, _ = await live.connect()
+    _, second, _ = await live.connect()
+    assert second["connectionId"] == first["connectionId"] and second["created"] is False
+    assert await count(live, ConnectionRow) == 1
+
+
+async def test_reconnect_with_another_account_is_refused(live):
+    _, first, _ = await live.connect()
+    body = {"connectionId": first["connectionId"], "returnUrl": RETURN_URL}
+    status, started = await live.api("POST", f"/api/oauth/{PLATFORM}/start", json=body)
+    async with live.http.get(
+        started["authorizationUrl"] + "&login_as=user-2", allow_redirects=False
+    ) as consent:
+        callback = consent.headers["Location"]
+    status, _, location = await live.follow_callback(callback)
+    assert query_of(location)["error"] == "different_account"
+    assert await count(live, ConnectionRow) == 1
+
+
+async def test_api_key_platforms_refuse_oauth_start(live):
+    status, body = await live.api("POST", "/api/oauth/example/start", json={})
+    assert status == 422 and "API key" in body["detail"]
+    status, body = await live.api("POST", "/api/oauth/nosuch/start", json={})
+    assert status == 404
+
+
+def test_state_lifetime_is_ten_minutes_by_default():
+    from gateway.settings import OAuthSettings
+
+    assert timedelta(seconds=OAuthSettings().state_ttl_seconds) == timedelta(minutes=10)
