@@ -50,7 +50,7 @@ async def test_return_url_must_be_allowed(live):
         "https://app.example.com.evil.net/",
         "javascript:alert(1)",
     ):
-        status, body = await live.api(
+        status, _body = await live.api(
             "POST", f"/api/oauth/{PLATFORM}/start", json={"returnUrl": bad}
         )
         assert status in (400, 422), bad
@@ -69,7 +69,7 @@ async def test_denied_consent_creates_nothing(live):
 
 
 async def test_reused_state_is_refused(live):
-    status, started = await live.api("POST", f"/api/oauth/{PLATFORM}/start", json={})
+    _status, started = await live.api("POST", f"/api/oauth/{PLATFORM}/start", json={})
     async with live.http.get(started["authorizationUrl"], allow_redirects=False) as consent:
         callback = consent.headers["Location"]
     first = await live.follow_callback(callback)
@@ -112,7 +112,7 @@ async def test_state_issued_for_another_platform_is_refused_and_spent(live):
 
 async def test_a_state_binds_the_connection_to_its_tenant(live):
     other = await admin.create_tenant(live.gateway, "other")
-    status, body, _ = await live.connect()
+    _status, body, _ = await live.connect()
     connection_id = body["connectionId"]
     assert (await live.api("GET", f"/api/connections/{connection_id}"))[0] == 200
     assert (await live.api("GET", f"/api/connections/{connection_id}", key=other))[0] == 404
@@ -120,7 +120,7 @@ async def test_a_state_binds_the_connection_to_its_tenant(live):
 
 
 async def test_missing_required_scopes_are_named_and_nothing_is_created(live):
-    status, started = await live.api(
+    _, started = await live.api(
         "POST", f"/api/oauth/{PLATFORM}/start", json={"returnUrl": RETURN_URL}
     )
     # The user unticks posts.write on the consent page.
@@ -130,7 +130,7 @@ async def test_missing_required_scopes_are_named_and_nothing_is_created(live):
     ) as consent:
         assert consent.status == 302, await consent.text()
         callback = consent.headers["Location"]
-    status, _, location = await live.follow_callback(callback)
+    _status, _, location = await live.follow_callback(callback)
     error = query_of(location)
     assert error["error"] == "missing_scopes" and "posts.write" in error["error_description"]
     assert await count(live, ConnectionRow) == 0
@@ -154,12 +154,12 @@ async def test_reconnecting_the_same_account_updates_and_keeps_it(live):
 async def test_reconnect_with_another_account_is_refused(live):
     _, first, _ = await live.connect()
     body = {"connectionId": first["connectionId"], "returnUrl": RETURN_URL}
-    status, started = await live.api("POST", f"/api/oauth/{PLATFORM}/start", json=body)
+    _, started = await live.api("POST", f"/api/oauth/{PLATFORM}/start", json=body)
     async with live.http.get(
         started["authorizationUrl"] + "&login_as=user-2", allow_redirects=False
     ) as consent:
         callback = consent.headers["Location"]
-    status, _, location = await live.follow_callback(callback)
+    _status, _, location = await live.follow_callback(callback)
     assert query_of(location)["error"] == "different_account"
     assert await count(live, ConnectionRow) == 1
 
