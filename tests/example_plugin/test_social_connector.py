@@ -59,7 +59,8 @@ class Running:
 @pytest.fixture
 async def running(aiohttp_server, tmp_path, example_plugin) -> AsyncIterator[Running]:
     port = free_port()
-    # One attempt per call: the mapping of each fault is seen as the platform answered it.
+    # One attempt per call: each fault is mapped as the platform answered it. No background
+    # passes: these tests call the connector directly and hold no stored connections.
     settings = settings_for(
         tmp_path,
         server={"port": port},

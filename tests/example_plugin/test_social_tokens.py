@@ -147,6 +147,8 @@ async def test_a_wrong_client_is_invalid_client(social: Social, client: dict, he
     assert_oauth_error(reply, 401, "invalid_client")
     if headers:
         assert reply.headers["WWW-Authenticate"].startswith("Basic")
+    else:
+        assert "WWW-Authenticate" not in reply.headers
     # Nothing was rotated by the refused request.
     assert (await social.refresh(tokens["refresh_token"])).status == 200
 

@@ -38,8 +38,10 @@ class Live:
     def sandbox(self, path: str) -> str:
         return f"{self.base}/sandbox/{PLATFORM}{path}"
 
-    async def api(self, method: str, path: str, *, key=None, **kwargs: Any):
+    async def api(self, method: str, path: str, *, key=None, content_type=None, **kwargs: Any):
         headers = auth(key or self.key)
+        if content_type:
+            headers["Content-Type"] = content_type
         async with self.http.request(method, f"{self.base}{path}", headers=headers, **kwargs) as r:
             body = await r.json(content_type=None) if r.content_length != 0 else None
             return r.status, body

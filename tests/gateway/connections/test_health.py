@@ -1,0 +1,82 @@
+"""Health checks: healthy, warning on trouble, stored, announced on change, spread out."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import select
+
+from gateway.connections.scheduler import ConnectionScheduler
+from gateway.connections.store import health_offset
+from gateway.db.base import utcnow
+from gateway.db.connections import ConnectionRepository
+from gateway.db.models import HealthCheckRow
+
+
+async def checks(live) -> list[HealthCheckRow]:
+    async with live.gateway.session() as session:
+        result = await session.execute(select(HealthCheckRow).order_by(HealthCheckRow.id))
+        return list(result.scalars())
+
+
+async def test_a_healthy_check_is_stored_and_announced(live, example_plugin):
+    _, connected, _ = await live.connect()
+    connection_id = connected["connectionId"]
+    status, result = await live.api("POST", f"/api/connections/{connection_id}/health-check")
+    assert status == 200
+    assert result["status"] == "healthy" and result["ok"] and result["latencyMs"] >= 0
+    [stored] = await checks(live)
+    assert (stored.connection_id, stored.status, stored.platform) == (
+        connection_id,
+        "healthy",
+        "examplesocial",
+    )
+    _, connection = await live.api("GET", f"/api/connections/{connection_id}")
+    assert connection["health"] == "healthy" and connection["lastHealthCheckAt"]
+    assert example_plugin.EVENTS.count("connection.health_changed") == 1
+    # Same status again: stored, but no new event.
+    await live.api("POST", f"/api/connections/{connection_id}/health-check")
+    assert len(await checks(live)) == 2
+    assert example_plugin.EVENTS.count("connection.health_changed") == 1
+
+
+async def test_platform_trouble_is_a_warning_not_a_disconnect(live):
+    _, connected, _ = await live.connect()
+    connection_id = connected["connectionId"]
+    fault = {"method": "GET", "path": "/api.examplesocial.test/v1/me", "status": 503, "count": 10}
+    async with live.http.post(live.sandbox("/_control/faults"), json=fault) as response:
+        assert response.status in (200, 201)
+    _, result = await live.api("POST", f"/api/connections/{connection_id}/health-check")
+    assert result["status"] == "warning" and not result["ok"]
+    assert result["errorCode"] == "transient"
+    _, connection = await live.api("GET", f"/api/connections/{connection_id}")
+    assert connection["status"] == "active"
+
+
+async def test_scheduled_checks_run_once_each_and_move_to_their_next_slot(live):
+    _, connected, _ = await live.connect()
+    connection_id = connected["connectionId"]
+    async with live.gateway.session() as session, session.begin():
+        await ConnectionRepository(session).set_fields(
+            connection_id, next_health_check_at=utcnow() - timedelta(seconds=5)
+        )
+    first, second = ConnectionScheduler(live.gateway), ConnectionScheduler(live.gateway)
+    import asyncio
+
+    await asyncio.gather(first.tick(), second.tick())
+    assert len(await checks(live)) == 1  # claimed by one of the two, not both
+    async with live.gateway.session() as session:
+        row = await ConnectionRepository(session).get(connection_id)
+    interval = timedelta(seconds=live.gateway.settings.connections.health_interval_seconds)
+    assert utcnow() < row.next_health_check_at <= utcnow() + interval
+
+
+def test_checks_spread_evenly_over_the_interval():
+    interval = timedelta(hours=6)
+    offsets = [health_offset(f"conn_{i}", interval) for i in range(10_000)]
+    buckets = [0] * 6
+    for offset in offsets:
+        assert timedelta(0) <= offset < interval
+        buckets[int(offset / timedelta(hours=1))] += 1
+    # 10,000 connections never fire at once: each hour gets about a sixth of them.
+    assert all(1400 < count < 1950 for count in buckets), buckets
