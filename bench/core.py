@@ -104,7 +104,11 @@ def main() -> None:
         gateway = [sys.executable, "-m", "gateway"]
         created = subprocess.run(
             [*gateway, "tenants", "create", "bench", "--json"],
-            env=env, capture_output=True, text=True, check=True, cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=ROOT,
         )
         key = json.loads(created.stdout)["apiKey"]
         port = free_port()
@@ -112,7 +116,10 @@ def main() -> None:
         launched = time.perf_counter()
         server = subprocess.Popen(
             [*gateway, "serve", "--port", str(port)],
-            env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            env=env,
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         try:
             asyncio.run(wait_ready(base, deadline=60))

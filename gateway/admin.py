@@ -24,13 +24,13 @@ class IssuedKey:
 
 async def create_tenant(gateway: Gateway, name: str, *, admin: bool = False) -> IssuedKey:
     """A tenant and its first API key, in one transaction."""
-    async with gateway.session() as session, session.begin():
+    async with gateway.transaction() as session:
         tenant = await TenantRepository(session).create(name)
         return await _add_key(session, tenant.id, admin)
 
 
 async def create_key(gateway: Gateway, tenant_id: str, *, admin: bool = False) -> IssuedKey:
-    async with gateway.session() as session, session.begin():
+    async with gateway.transaction() as session:
         if await TenantRepository(session).get(tenant_id) is None:
             raise ResourceNotFound(f"no tenant {tenant_id}")
         return await _add_key(session, tenant_id, admin)
@@ -44,7 +44,7 @@ async def _add_key(session, tenant_id: str, admin: bool) -> IssuedKey:
 
 async def revoke_key(gateway: Gateway, key_id: str) -> None:
     """Revoke a key; this process stops accepting it at once (others within their cache time)."""
-    async with gateway.session() as session, session.begin():
+    async with gateway.transaction() as session:
         if not await ApiKeyRepository(session).revoke(key_id):
             raise ResourceNotFound(f"no active key {key_id}")
     await gateway.emit(Event("api_key.revoked", data={"keyId": key_id}))
@@ -66,7 +66,7 @@ async def rotate_vault(gateway: Gateway, *, batch_size: int = 100) -> RotationRe
     """
     resealed = 0
     while True:
-        async with gateway.session() as session, session.begin():
+        async with gateway.transaction() as session:
             repo = SecretRepository(session, gateway.vault)
             batch = await repo.stale_batch(batch_size)
             swapped = [await repo.reseal(row) for row in batch]

@@ -6,6 +6,8 @@ Every hook receives it; the web app and the CLI build one and start it.
 from __future__ import annotations
 
 import inspect
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -64,6 +66,7 @@ class Gateway:
         self.telemetry = Telemetry.setup(settings.telemetry)
         self.engine: AsyncEngine | None = None
         self.sessionmaker: async_sessionmaker[AsyncSession] | None = None
+        self.writer: async_sessionmaker[AsyncSession] | None = None
         self.clients: dict[str, OutboundClient] = {}
         self.instances: dict[str, Connector] = {}
         self.started = False
@@ -124,6 +127,9 @@ class Gateway:
             return
         self.engine = create_engine(self.settings.database)
         self.sessionmaker = create_sessionmaker(self.engine)
+        # SQLite: a transaction that reads and then writes must take the write lock up front,
+        # or it fails with "database is locked" when another writer commits in between.
+        self.writer = create_sessionmaker(self.engine.execution_options(sqlite_begin="IMMEDIATE"))
         if self.settings.database.migrate_on_start:
             await migrate.upgrade(self.engine)
 
@@ -132,6 +138,7 @@ class Gateway:
             await self.engine.dispose()
             self.engine = None
             self.sessionmaker = None
+            self.writer = None
 
     async def start(self) -> None:
         """Open storage and the outbound clients, then run the plugins' `startup` hooks."""
@@ -240,9 +247,18 @@ class Gateway:
         return self.instances.get(platform)
 
     def session(self) -> AsyncSession:
+        """A session for reading; use :meth:`transaction` to write."""
         if self.sessionmaker is None:
             raise StartupError("the gateway has not been started")
         return self.sessionmaker()
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncSession]:
+        """A session in a write transaction, committed on exit (rolled back on error)."""
+        if self.writer is None:
+            raise StartupError("the gateway has not been started")
+        async with self.writer() as session, session.begin():
+            yield session
 
     def version_of(self, platform: str) -> str:
         owner = self.connectors.owner(platform)

@@ -92,7 +92,7 @@ def _warning_reason(
 
 
 async def _record(gateway: Gateway, row: ConnectionRow, result: CheckResult) -> None:
-    async with gateway.session() as session, session.begin():
+    async with gateway.transaction() as session:
         repo = ConnectionRepository(session)
         current = await repo.get(row.id)
         if current is None:

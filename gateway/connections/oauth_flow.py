@@ -115,7 +115,7 @@ async def start(
     verifier = secrets.token_urlsafe(64) if spec.pkce else None
     now = utcnow()
     expires_at = now + timedelta(seconds=gateway.settings.oauth.state_ttl_seconds)
-    async with gateway.session() as session, session.begin():
+    async with gateway.transaction() as session:
         verifier_id = None
         if verifier is not None:
             sealed = await SecretRepository(session, gateway.vault).store(
@@ -158,7 +158,7 @@ async def finish(
     refusal: CallbackRefused | None = None
     # Whatever the outcome, the state is spent in a transaction of its own that commits
     # before any refusal is raised: a refused state must stay refused.
-    async with gateway.session() as session, session.begin():
+    async with gateway.transaction() as session:
         repo = OAuthStateRepository(session)
         record = await repo.get(state_hash(state))
         if record is None:

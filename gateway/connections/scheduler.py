@@ -81,7 +81,7 @@ class ConnectionScheduler:
             due = await ConnectionRepository(session).due_for_health_check(now, BATCH)
         claimed = []
         for connection_id, seen_next in due:
-            async with self.gateway.session() as session, session.begin():
+            async with self.gateway.transaction() as session:
                 # The next slot keeps the connection's place in the interval (the spread).
                 if await ConnectionRepository(session).claim_health_check(
                     connection_id,

@@ -55,7 +55,7 @@ async def save_connection(
     """
     connector_cls = gateway.connectors.get(platform)
     now = utcnow()
-    async with gateway.session() as session, session.begin():
+    async with gateway.transaction() as session:
         repo = ConnectionRepository(session)
         existing = await repo.by_external_user(tenant_id, platform, authorization.external_user_id)
         if reconnect_id is not None:
@@ -214,7 +214,7 @@ async def refresh_accounts(gateway: Gateway, connection_id: str) -> list[Account
     connector = _connector(gateway, row.platform)
     credentials = await gateway.tokens.credentials(row.id)
     accounts = await call_platform(gateway, row, connector.list_accounts(credentials))
-    async with gateway.session() as session, session.begin():
+    async with gateway.transaction() as session:
         fresh = await ConnectionRepository(session).get(row.id)
         await _sync_accounts(session, gateway, fresh, accounts)
     gateway.telemetry.instruments.accounts_fetched.set(len(accounts), {"platform": row.platform})
@@ -257,7 +257,7 @@ async def delete_connection(gateway: Gateway, row: ConnectionRow) -> ConnectionR
             await connector.revoke(credentials)
         except (PlatformError, UnsupportedCapability) as err:
             log.warning("connection.revoke_failed", connection_id=row.id, error=err.code)
-    async with gateway.session() as session, session.begin():
+    async with gateway.transaction() as session:
         repo = ConnectionRepository(session)
         secrets = SecretRepository(session, gateway.vault)
         for account in await AccountRepository(session).for_connection(row.id, active_only=False):

@@ -120,7 +120,7 @@ class TokenManager:
                     retry_after=wait,
                 )
             until = now + timedelta(seconds=self.settings.refresh_lease_seconds)
-            async with self.gateway.session() as session, session.begin():
+            async with self.gateway.transaction() as session:
                 claimed = await ConnectionRepository(session).claim_refresh(
                     row.id, row.credential_version, self.owner, until
                 )
@@ -151,7 +151,7 @@ class TokenManager:
         token = merged_with_stored(token, credentials)
         now = utcnow()
         policy = type(connector).refresh_policy
-        async with self.gateway.session() as session, session.begin():
+        async with self.gateway.transaction() as session:
             written = await ConnectionRepository(session).finish_refresh(
                 row.id, row.credential_version, self.owner, **token_columns(token, policy, now)
             )
@@ -202,7 +202,7 @@ class TokenManager:
 
     async def mark_needs_reconnect(self, row: ConnectionRow, reason: str) -> None:
         """The user must reconnect: mark it, say so once (event), stop refreshing."""
-        async with self.gateway.session() as session, session.begin():
+        async with self.gateway.transaction() as session:
             repo = ConnectionRepository(session)
             current = await repo.get(row.id)
             already = current is not None and current.status == "needs_reconnect"
@@ -225,7 +225,7 @@ class TokenManager:
             )
 
     async def _release(self, row: ConnectionRow, values: dict) -> None:
-        async with self.gateway.session() as session, session.begin():
+        async with self.gateway.transaction() as session:
             await ConnectionRepository(session).release_refresh(row.id, self.owner, **values)
 
     async def _wait_for_peer(self, row: ConnectionRow) -> None:
