@@ -123,17 +123,11 @@ async def main(rounds: int, connections: int) -> None:
     finally:
         await runner.cleanup()
 
+    print(f"OAuth round trip (start, consent, callback, accounts): {summary(round_trips)}")
+    print(f"POST /api/connections/{{id}}/refresh (refresh + accounts): {summary(refreshes)}")
+    print(f"token refresh alone (lease, grant, sealed write): {summary(in_process)}")
     print(
-        f"OAuth round trip (start → consent → callback → connection + accounts): {summary(round_trips)}"
-    )
-    print(
-        f"token refresh via POST /api/connections/{{id}}/refresh (refresh + accounts): {summary(refreshes)}"
-    )
-    print(
-        f"token refresh alone (token manager, lease + grant + sealed write): {summary(in_process)}"
-    )
-    print(
-        f"{connections} concurrent health checks: wall {wall * 1000:.0f} ms; each {summary(list(each))}"
+        f"{connections} concurrent health checks: wall {wall * 1000:.0f} ms; each {summary(each)}"
     )
 
 
