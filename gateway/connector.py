@@ -135,9 +135,17 @@ class Connector:
         raise self._unsupported("token refresh")
 
     async def revoke(self, credentials: Credentials) -> None:
-        """Revoke the grant at the platform where it can be; the default uses RFC 7009."""
-        if isinstance(self.auth, OAuth2Spec) and self.auth.revoke_url and credentials.access_token:
-            await self.oauth.revoke(credentials.access_token.reveal())
+        """Revoke the grant at the platform where it can be; the default uses RFC 7009.
+
+        The refresh token goes first: revoking it ends the whole grant (RFC 7009 §2.1), while
+        revoking only an access token need not.
+        """
+        if not (isinstance(self.auth, OAuth2Spec) and self.auth.revoke_url):
+            return
+        if credentials.refresh_token:
+            await self.oauth.revoke(credentials.refresh_token.reveal(), hint="refresh_token")
+        elif credentials.access_token:
+            await self.oauth.revoke(credentials.access_token.reveal(), hint="access_token")
 
     async def list_accounts(self, credentials: Credentials) -> list[AccountInfo]:
         """The publishable accounts behind a connection."""

@@ -7,6 +7,7 @@ import re
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode
 
 from authlib.oauth2.rfc6749 import OAuth2Token
 from authlib.oauth2.rfc6749.parameters import prepare_grant_uri, prepare_token_request
@@ -114,17 +115,29 @@ class OAuthClient:
             )
         return token
 
-    async def revoke(self, token: str) -> None:
-        """RFC 7009 revocation where the platform has an endpoint; a 4xx means already dead."""
+    async def revoke(self, token: str, *, hint: str | None = None) -> None:
+        """RFC 7009 revocation, where the platform has an endpoint.
+
+        The endpoint answers 200 even for a token that is already dead, so any error means
+        the revocation did not happen.
+        """
         if not self.spec.revoke_url:
             return
-        body = {"token": token, **self._client_fields()}
+        fields = {"token": token, **({"token_type_hint": hint} if hint else {})}
+        body = urlencode({**fields, **self._client_fields()})
+        headers = {"Content-Type": "application/x-www-form-urlencoded", **self._auth_headers()}
         async with self.http.post(
-            self.spec.revoke_url, data=body, headers=self._auth_headers(), idempotent=True
+            self.spec.revoke_url, data=body, headers=headers, idempotent=True
         ) as response:
-            if response.status >= 500:
-                raise Transient(
-                    f"revocation failed ({response.status})", http_status=response.status
+            if response.status >= 400:
+                try:
+                    payload = await response.json(content_type=None)
+                except ValueError:
+                    payload = {}
+                raise _token_error(
+                    response.status,
+                    payload if isinstance(payload, dict) else {},
+                    response.headers.get("Retry-After"),
                 )
 
     async def _token_request(self, grant_type: str, **fields: Any) -> TokenSet:
@@ -204,8 +217,13 @@ def _expiry(now: datetime, seconds: Any, fallback: timedelta | None) -> datetime
 
 
 def _token_error(status: int, payload: Mapping[str, Any], retry_after: str | None) -> PlatformError:
-    error = str(payload.get("error") or f"http_{status}")
-    description = str(payload.get("error_description") or payload.get("message") or error)
+    raw = payload.get("error")
+    if isinstance(raw, Mapping):  # an API-style error object rather than RFC 6749's string
+        error = str(raw.get("code") or raw.get("type") or f"http_{status}")
+        description = str(raw.get("message") or error)
+    else:
+        error = str(raw or f"http_{status}")
+        description = str(payload.get("error_description") or payload.get("message") or error)
     if status == 429:
         return RateLimited(
             description,
