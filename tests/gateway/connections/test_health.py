@@ -80,3 +80,33 @@ def test_checks_spread_evenly_over_the_interval():
         buckets[int(offset / timedelta(hours=1))] += 1
     # 10,000 connections never fire at once: each hour gets about a sixth of them.
     assert all(1400 < count < 1950 for count in buckets), buckets
+
+
+async def test_a_token_that_cannot_renew_itself_warns_ahead_of_expiry(live, example_plugin):
+    _, connection = await live.api(
+        "POST", "/api/connections", json={"platform": "example", "apiKey": "ex-" + "d" * 32}
+    )
+    async with live.gateway.transaction() as session:
+        await ConnectionRepository(session).set_fields(
+            connection["id"], token_expires_at=utcnow() + timedelta(days=2)
+        )
+    _, result = await live.api("POST", f"/api/connections/{connection['id']}/health-check")
+    assert result["status"] == "warning" and result["ok"]
+    assert "reconnect before" in result["detail"]
+    assert "connection.health_changed" in example_plugin.EVENTS
+
+
+async def test_the_scheduler_refreshes_ahead_of_expiry(live):
+    _, connected, _ = await live.connect()
+    connection_id = connected["connectionId"]
+    before = await live.gateway.tokens.credentials(connection_id)
+    async with live.gateway.transaction() as session:
+        await ConnectionRepository(session).set_fields(
+            connection_id, next_refresh_at=utcnow() - timedelta(seconds=1)
+        )
+    await ConnectionScheduler(live.gateway).tick()
+    after = await live.gateway.tokens.credentials(connection_id)
+    assert after.access_token.reveal() != before.access_token.reveal()
+    async with live.gateway.session() as session:
+        row = await ConnectionRepository(session).get(connection_id)
+    assert row.next_refresh_at > utcnow()  # rescheduled from the new token's life
