@@ -2,25 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
-import os
-import socket
-import sys
-
-import aiohttp
 import pytest
 
 from gateway import NeedsReauth
 from gateway.host import Gateway
 from gateway.web.app import create_app
 
-from ..conftest import TEST_KEY, settings_for
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from ..conftest import settings_for
+from ..support import free_port, gateway_env, get_json, spawn_gateway
 
 
 async def test_sandbox_mode_routes_a_plugin_to_its_mounted_sandbox(
@@ -43,7 +32,7 @@ async def test_sandbox_mode_routes_a_plugin_to_its_mounted_sandbox(
     with pytest.raises(NeedsReauth, match="invalid API key"):
         await connector.verify_api_key("wrong")
 
-    journal = (await _wait_for_json(str(server.make_url("/sandbox/example/_control/journal"))))[
+    journal = (await get_json(str(server.make_url("/sandbox/example/_control/journal"))))[
         "requests"
     ]
     assert [(r["method"], r["path"], r["status"]) for r in journal] == [
@@ -76,27 +65,11 @@ async def test_production_mode_mounts_no_sandbox_and_uses_real_hosts(
 async def test_explicit_sandbox_url_points_at_a_standalone_sandbox(tmp_path, installed_example):
     """`gateway sandbox example --port P` serves it; `sandbox_url` points a gateway there."""
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
-    env.update(
-        PYTHONPATH=str(installed_example),
-        GATEWAY_CORE_DATA_DIR=str(tmp_path),
-        GATEWAY_VAULT_KEYS=TEST_KEY,
-    )
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "gateway",
-        "sandbox",
-        "example",
-        "--port",
-        str(port),
-        env=env,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.PIPE,
-    )
+    env = gateway_env(tmp_path, installed_example)
+    process = await spawn_gateway("sandbox", "example", "--port", str(port), env=env)
     base = f"http://127.0.0.1:{port}"
     try:
-        state = await _wait_for_json(f"{base}/_control/state")
+        state = await get_json(f"{base}/_control/state")
         assert set(state) >= {"posts", "tokens", "accounts"}
 
         import gateway_example_plugin
@@ -114,14 +87,3 @@ async def test_explicit_sandbox_url_points_at_a_standalone_sandbox(tmp_path, ins
     finally:
         process.terminate()
         await process.communicate()
-
-
-async def _wait_for_json(url: str) -> dict:
-    async with aiohttp.ClientSession() as session:
-        for _ in range(200):
-            try:
-                async with session.get(url) as response:
-                    return await response.json()
-            except aiohttp.ClientConnectionError:
-                await asyncio.sleep(0.05)
-    pytest.fail(f"nothing answered at {url}")

@@ -3,61 +3,27 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import socket
-import sys
 
 import aiohttp
 import pytest
 
-from ..conftest import TEST_KEY
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from ..support import free_port, gateway_env, spawn_gateway, wait_for
 
 
 @pytest.fixture
 async def served(tmp_path, installed_example):
     """A `gateway serve` process with the example plugin installed; yields its base URL."""
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
-    env.update(
-        PYTHONPATH=str(installed_example),
-        GATEWAY_CORE_DATA_DIR=str(tmp_path / "var"),
-        GATEWAY_DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path}/serve.db",
-        GATEWAY_VAULT_KEYS=TEST_KEY,
-        GATEWAY_SERVER_SHUTDOWN_TIMEOUT_SECONDS="10",
+    env = gateway_env(
+        tmp_path / "var",
+        installed_example,
+        database_url=f"sqlite+aiosqlite:///{tmp_path}/serve.db",
+        server_shutdown_timeout_seconds="10",
     )
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "gateway",
-        "serve",
-        "--port",
-        str(port),
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
+    process = await spawn_gateway("serve", "--port", str(port), env=env, capture=True)
     base = f"http://127.0.0.1:{port}"
-    async with aiohttp.ClientSession() as session:
-        for _ in range(200):
-            try:
-                async with session.get(f"{base}/readyz") as response:
-                    if response.status == 200:
-                        break
-            except aiohttp.ClientConnectionError:
-                pass
-            if process.returncode is not None:
-                break
-            await asyncio.sleep(0.05)
-        else:
-            process.kill()
-            pytest.fail("gateway serve did not become ready")
+    await wait_for(f"{base}/readyz", process)
     yield base, process
     if process.returncode is None:
         process.kill()

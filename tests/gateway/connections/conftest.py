@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -15,15 +14,10 @@ from gateway.host import Gateway
 from gateway.web.app import create_app
 
 from ...conftest import auth, settings_for
+from ...support import free_port
 
 PLATFORM = "examplesocial"
 RETURN_URL = "https://app.example.com/connected"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @dataclass

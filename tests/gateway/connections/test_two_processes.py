@@ -3,54 +3,27 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import sys
 
-import aiohttp
-import pytest
-
-from ...conftest import TEST_KEY, auth
-from .conftest import PLATFORM, free_port, start_live
+from ...conftest import auth
+from ...support import free_port, gateway_env, spawn_gateway, wait_for
+from .conftest import PLATFORM, start_live
 from .test_tokens import connected, expire_access_token, refresh_calls
 
 
-async def serve_second_gateway(
-    live, tmp_path, installed_example
-) -> tuple[str, asyncio.subprocess.Process]:
+async def serve_second_gateway(live, tmp_path, installed_example):
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
-    env.update(
-        PYTHONPATH=str(installed_example),
-        GATEWAY_CORE_DATA_DIR=str(tmp_path / "second"),
-        GATEWAY_DATABASE_URL=live.gateway.settings.database.url,
-        GATEWAY_VAULT_KEYS=TEST_KEY,
-        GATEWAY_CONNECTIONS_BACKGROUND="false",
-        GATEWAY_LOGGING_LEVEL="warning",
-        GATEWAY_PLATFORMS_EXAMPLESOCIAL_SANDBOX_URL=live.sandbox(""),
+    env = gateway_env(
+        tmp_path / "second",
+        installed_example,
+        database_url=live.gateway.settings.database.url,
+        connections_background="false",
+        logging_level="warning",
+        platforms_examplesocial_sandbox_url=live.sandbox(""),
     )
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "gateway",
-        "serve",
-        "--port",
-        str(port),
-        env=env,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.DEVNULL,
-    )
+    process = await spawn_gateway("serve", "--port", str(port), env=env)
     base = f"http://127.0.0.1:{port}"
-    async with aiohttp.ClientSession() as session:
-        for _ in range(300):
-            try:
-                async with session.get(f"{base}/readyz") as response:
-                    if response.status == 200:
-                        return base, process
-            except aiohttp.ClientConnectionError:
-                pass
-            await asyncio.sleep(0.05)
-    process.kill()
-    pytest.fail("the second gateway did not start")
+    await wait_for(f"{base}/readyz", process)
+    return base, process
 
 
 async def test_fifty_calls_across_two_processes_cause_one_refresh(
