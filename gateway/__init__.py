@@ -31,6 +31,7 @@ from .registry import ConnectorRegistry, RouteRegistry, SandboxRegistry
 from .sandbox import Sandbox
 from .types import (
     AccountInfo,
+    AccountRef,
     ApiKeySpec,
     AuthKind,
     Authorization,
@@ -41,6 +42,8 @@ from .types import (
     OAuth2Spec,
     PostKind,
     Principal,
+    PublishRequest,
+    PublishResult,
     RateLimit,
     RateLimitScope,
     RefreshKind,
@@ -81,6 +84,7 @@ def current_principal(request) -> Principal:
 
 __all__ = [
     "AccountInfo",
+    "AccountRef",
     "ApiError",
     "ApiKeySpec",
     "AuthKind",
@@ -108,6 +112,8 @@ __all__ = [
     "PlatformError",
     "PostKind",
     "Principal",
+    "PublishRequest",
+    "PublishResult",
     "RateLimit",
     "RateLimitScope",
     "RateLimited",

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from .errors import FieldProblem, UnsupportedCapability
 from .types import (
     AccountInfo,
+    AccountRef,
     ApiKeySpec,
     AuthKind,
     Authorization,
@@ -15,6 +16,8 @@ from .types import (
     HealthResult,
     Limits,
     OAuth2Spec,
+    PublishRequest,
+    PublishResult,
     RateLimit,
     RefreshKind,
     RefreshPolicy,
@@ -157,18 +160,51 @@ class Connector:
 
     # --- Publishing ---
 
-    def check(self, request: dict[str, Any], account: dict[str, Any]) -> list[FieldProblem]:
-        """Field-level problems with a publish request, found without the network."""
+    def check(self, request: PublishRequest, account: AccountRef) -> list[FieldProblem]:
+        """Field-level problems with a publish request, found without the network.
+
+        Runs before anything is queued: every problem says which field and what to change.
+        """
         return []
 
-    async def publish(self, request: dict[str, Any], account: dict[str, Any]) -> dict[str, Any]:
+    async def publish(
+        self,
+        request: PublishRequest,
+        account: AccountRef,
+        credentials: Credentials,
+        *,
+        idempotency_key: str,
+    ) -> PublishResult:
+        """Publish once. ``idempotency_key`` is stable across retries of the same job: send it
+        where the platform takes one, or put it where ``find_published`` can look for it."""
         raise self._unsupported("publishing")
 
-    async def poll(self, handle: dict[str, Any], account: dict[str, Any]) -> dict[str, Any]:
+    async def find_published(
+        self,
+        request: PublishRequest,
+        account: AccountRef,
+        credentials: Credentials,
+        *,
+        idempotency_key: str,
+    ) -> PublishResult | None:
+        """After ``OutcomeUnknown``: did the post go out? The core retries only on ``None``.
+
+        A connector that cannot tell leaves this unsupported, and such a job goes to the
+        dead-letter queue rather than risk a duplicate.
+        """
+        raise self._unsupported("reconciling an unknown outcome")
+
+    async def poll(
+        self, handle: dict[str, Any], account: AccountRef, credentials: Credentials
+    ) -> PublishResult:
+        """For a ``processing`` result: ask again (the platform finished, or is still busy)."""
         raise self._unsupported("asynchronous publishing")
 
-    async def delete(self, remote_id: str, account: dict[str, Any]) -> None:
+    async def delete(self, remote_id: str, account: AccountRef, credentials: Credentials) -> None:
+        """Delete a published post; raise ``NotFound`` if it is already gone."""
         raise self._unsupported("deleting posts")
 
-    async def fetch_analytics(self, remote_id: str, account: dict[str, Any]) -> dict[str, Any]:
+    async def fetch_analytics(
+        self, remote_id: str, account: AccountRef, credentials: Credentials
+    ) -> dict[str, Any]:
         raise self._unsupported("analytics")

@@ -21,6 +21,7 @@ from .connector import Connector, ConnectorContext
 from .db import migrate
 from .db.engine import create_engine, create_sessionmaker, is_sqlite
 from .errors import ConfigError, StartupError
+from .jobs.worker import Workers
 from .oauth.client import OAuthClient
 from .outbound import OutboundClient, RetryPolicy, Timeouts
 from .plugins import LoadedPlugins, call_registration, load_plugins
@@ -73,6 +74,7 @@ class Gateway:
         self.draining = False
         self.tokens = TokenManager(self)
         self.scheduler: ConnectionScheduler | None = None
+        self.workers: Workers | None = None
         call_registration(self.pm, "register_connectors", self.connectors)
         call_registration(self.pm, "register_sandboxes", self.sandboxes)
         call_registration(self.pm, "register_routes", self.routes)
@@ -186,12 +188,20 @@ class Gateway:
         if self.settings.connections.background:
             self.scheduler = ConnectionScheduler(self)
             self.scheduler.start()
+        if self.settings.jobs.concurrency > 0:
+            self.workers = Workers(self, self.settings.jobs.concurrency)
+            self.workers.start()
         self.started = True
         log.info(
             "gateway.started", plugins=sorted(self.plugins.infos), platforms=list(self.connectors)
         )
 
     async def stop(self) -> None:
+        if self.workers is not None:
+            # Finish the jobs in hand; any left past the grace period keep their lease until
+            # it runs out, and another worker takes them over.
+            await self.workers.stop()
+            self.workers = None
         if self.scheduler is not None:
             await self.scheduler.stop()
             self.scheduler = None

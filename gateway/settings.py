@@ -111,6 +111,20 @@ class ConnectionSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class JobSettings:
+    # Workers in this process (0: none; run `gateway worker` processes instead).
+    concurrency: int = 4
+    poll_seconds: float = 1.0
+    lease_seconds: float = 60.0
+    # Waits before the 2nd, 3rd, 4th... attempt; the last one repeats. Jitter is a fraction.
+    backoff_seconds: tuple[float, ...] = (1.0, 3.0, 9.0, 27.0)
+    backoff_jitter: float = 0.2
+    max_attempts: int = 4
+    max_age_days: float = 7.0
+    schedule_horizon_days: float = 365.0
+
+
+@dataclass(frozen=True, slots=True)
 class OutboundSettings:
     total_timeout_seconds: float = 30.0
     connect_timeout_seconds: float = 10.0
@@ -153,6 +167,7 @@ class Settings:
     telemetry: TelemetrySettings = TelemetrySettings()
     oauth: OAuthSettings = OAuthSettings()
     connections: ConnectionSettings = ConnectionSettings()
+    jobs: JobSettings = JobSettings()
     outbound: OutboundSettings = OutboundSettings()
     platforms: Mapping[str, PlatformSettings] = field(default_factory=dict)
     source: str = "<defaults>"
@@ -371,6 +386,10 @@ def _validate(settings: Settings) -> None:
         )
     if settings.auth.key_cache_seconds < 0:
         raise ConfigError("auth.key_cache_seconds", "must be 0 (no cache) or more")
+    if settings.jobs.max_attempts < 1 or not settings.jobs.backoff_seconds:
+        raise ConfigError("jobs.max_attempts", "needs at least 1 attempt and one backoff step")
+    if settings.jobs.concurrency < 0:
+        raise ConfigError("jobs.concurrency", "must be 0 or more")
     if settings.outbound.max_attempts < 1:
         raise ConfigError("outbound.max_attempts", "must be at least 1")
     if not settings.sandbox_mode and not settings.vault.keys:

@@ -218,3 +218,36 @@ class AccountInfo:
         return (
             f"AccountInfo(kind={self.kind!r}, external_id={self.external_id!r}, name={self.name!r})"
         )
+
+
+@dataclass(frozen=True, slots=True)
+class PublishRequest:
+    """What a client asked to publish, as every connector sees it (the unified model)."""
+
+    title: str | None = None
+    body: str | None = None
+    media_urls: tuple[str, ...] = ()
+    link: str | None = None
+    options: dict[str, Any] = field(default_factory=dict)  # this platform's `options` entry
+
+
+@dataclass(frozen=True, slots=True)
+class AccountRef:
+    """The account a job publishes to, with its own credential where it has one."""
+
+    id: str
+    kind: str
+    external_id: str
+    name: str
+    metadata: dict[str, Any] = field(default_factory=dict)
+    token: Any = None  # a Secret (Meta Page tokens), else None
+
+
+@dataclass(frozen=True, slots=True)
+class PublishResult:
+    """Where the post ended up; ``processing`` means the platform is still working on it."""
+
+    remote_id: str
+    url: str | None = None
+    processing: bool = False
+    handle: dict[str, Any] = field(default_factory=dict)

@@ -35,6 +35,8 @@ def settings_for(tmp_path: Path, database_url: str | None = None, **sections: An
         "server": {"host": "127.0.0.1", "port": 8080},
         "database": {"url": database_url or f"sqlite+aiosqlite:///{tmp_path}/gateway.db"},
         "vault": {"keys": [TEST_KEY]},
+        # Tests that exercise the workers turn them on; the rest need no queue polling.
+        "jobs": {"concurrency": 0},
     }
     for name, values in sections.items():
         raw.setdefault(name, {}).update(values)

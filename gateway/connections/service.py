@@ -10,6 +10,7 @@ import structlog
 
 from ..db.base import utcnow
 from ..db.connections import AccountRepository, ConnectionRepository
+from ..db.jobs import JobRepository
 from ..db.models import AccountRow, ConnectionRow
 from ..db.repositories import SecretRepository
 from ..errors import Conflict, PlatformError, ResourceNotFound, UnsupportedCapability
@@ -269,6 +270,7 @@ async def delete_connection(gateway: Gateway, row: ConnectionRow) -> ConnectionR
         if row.credentials_secret_id:
             await repo.set_fields(row.id, credentials_secret_id=None)
             await secrets.delete(row.credentials_secret_id)
+        cancelled = await JobRepository(session).cancel_for_connection(row.id)
         await repo.set_fields(
             row.id,
             status="revoked",
@@ -279,7 +281,11 @@ async def delete_connection(gateway: Gateway, row: ConnectionRow) -> ConnectionR
             token_expires_at=None,
         )
     await gateway.emit(
-        Event("connection.revoked", tenant_id=row.tenant_id, data={"connectionId": row.id})
+        Event(
+            "connection.revoked",
+            tenant_id=row.tenant_id,
+            data={"connectionId": row.id, "cancelledJobs": cancelled},
+        )
     )
     return await get_connection(gateway, row.id)
 

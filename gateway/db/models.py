@@ -159,3 +159,47 @@ class HealthCheckRow(Base):
     latency_ms: Mapped[float] = mapped_column()
     error_code: Mapped[str | None] = mapped_column(String(60), default=None)
     detail: Mapped[str] = mapped_column(Text, default="")
+
+
+class PublishJobRow(Base):
+    """One publish request and its whole life: queue, attempts, result or dead letter.
+
+    ``attempts`` counts claims and is the fencing token: every write of a worker is conditional
+    on it, so a worker whose lease ran out cannot overwrite the attempt that replaced it.
+    ``failures`` counts the failed attempts that go against ``max_attempts``.
+    """
+
+    __tablename__ = "publish_jobs"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "idempotency_key"),
+        Index("ix_publish_jobs_due", "status", "next_attempt_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    post_id: Mapped[str] = mapped_column(String(40), unique=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    connection_id: Mapped[str] = mapped_column(
+        ForeignKey("connections.id", ondelete="CASCADE"), index=True
+    )
+    account_id: Mapped[str] = mapped_column(String(40))
+    platform: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(20))
+    request_json: Mapped[dict] = mapped_column(JSON)
+    idempotency_key: Mapped[str | None] = mapped_column(String(200), default=None)
+    request_hash: Mapped[str] = mapped_column(String(64))
+    attempts: Mapped[int] = mapped_column(default=0)
+    failures: Mapped[int] = mapped_column(default=0)
+    max_attempts: Mapped[int] = mapped_column(default=4)
+    scheduled_at: Mapped[datetime | None] = mapped_column(default=None)
+    next_attempt_at: Mapped[datetime] = mapped_column()
+    lease_owner: Mapped[str | None] = mapped_column(String(60), default=None)
+    lease_until: Mapped[datetime | None] = mapped_column(default=None)
+    remote_post_id: Mapped[str | None] = mapped_column(String(200), default=None)
+    remote_url: Mapped[str | None] = mapped_column(Text, default=None)
+    error_json: Mapped[dict | None] = mapped_column(JSON, default=None)
+    dead_reason: Mapped[str | None] = mapped_column(String(30), default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    published_at: Mapped[datetime | None] = mapped_column(default=None)
+    dead_at: Mapped[datetime | None] = mapped_column(default=None)
+    deleted_at: Mapped[datetime | None] = mapped_column(default=None)

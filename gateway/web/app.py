@@ -10,7 +10,7 @@ from ..host import Gateway
 from ..plugins import _core_version
 from . import middlewares
 from .keys import GATEWAY, SPEC
-from .routes import connections, system
+from .routes import connections, publish, system
 from .spec import ApiSpec, Operation, problem
 
 
@@ -18,6 +18,7 @@ def build_spec(gateway: Gateway) -> ApiSpec:
     spec = ApiSpec("Integration gateway", _core_version())
     system.install(spec)
     connections.install(spec)
+    publish.install(spec)
     for registration in gateway.routes.registrations():
         route = registration.value
         spec.add(

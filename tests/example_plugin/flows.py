@@ -29,6 +29,14 @@ ME = "/api.examplesocial.test/v1/me"
 PAGES = "/api.examplesocial.test/v1/pages"
 
 
+def page_posts(page_id: str) -> str:
+    return f"{PAGES}/{page_id}/posts"
+
+
+def post_path(post_id: str) -> str:
+    return f"/api.examplesocial.test/v1/posts/{post_id}"
+
+
 def new_verifier() -> str:
     return secrets.token_urlsafe(48)  # 64 characters of the RFC 7636 alphabet
 
@@ -128,9 +136,9 @@ class Social:
     async def revoke(self, token: str, **client: str) -> Reply:
         return await self.call("POST", REVOKE, data={"token": token, **(client or CLIENT)})
 
-    async def api(self, path: str, token: str | None) -> Reply:
+    async def api(self, path: str, token: str | None, method: str = "GET", **kwargs: Any) -> Reply:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
-        return await self.call("GET", path, headers=headers)
+        return await self.call(method, path, headers=headers, **kwargs)
 
     async def control(self, method: str, name: str, body: Any = None) -> Reply:
         return await self.call(method, f"/_control/{name}", json=body)

@@ -3,19 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
-import socket
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
-import aiohttp
 import pytest
 from gateway_example_plugin.social_connector import ExampleSocialConnector
 from gateway_example_plugin.social_sandbox import ExampleSocialSandbox
 
 from gateway import (
     AccountInfo,
-    Credentials,
     InvalidRequest,
     NeedsReauth,
     NotFound,
@@ -27,63 +22,9 @@ from gateway import (
     Transient,
     route_url,
 )
-from gateway.host import Gateway
-from gateway.web.app import create_app
 
-from ..conftest import settings_for
-from .flows import CLIENT_ID, CLIENT_SECRET, REDIRECT_URI, Social, new_verifier
-
-PLATFORM = "examplesocial"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@dataclasses.dataclass
-class Running:
-    gateway: Gateway
-    connector: ExampleSocialConnector
-    social: Social
-
-    async def fault(self, **fault: Any) -> None:
-        reply = await self.social.control("POST", "faults", fault)
-        assert reply.status == 201, reply.body
-
-    async def journal(self) -> list[dict[str, Any]]:
-        return (await self.social.control("GET", "journal")).body["requests"]
-
-
-@pytest.fixture
-async def running(aiohttp_server, tmp_path, example_plugin) -> AsyncIterator[Running]:
-    port = free_port()
-    # One attempt per call: each fault is mapped as the platform answered it. No background
-    # passes: these tests call the connector directly and hold no stored connections.
-    settings = settings_for(
-        tmp_path,
-        server={"port": port},
-        outbound={"max_attempts": 1},
-        connections={"background": False},
-    )
-    gateway = Gateway.from_settings(
-        settings, extra_plugins=[("example", example_plugin)], entry_points=False
-    )
-    await aiohttp_server(create_app(gateway), port=port)
-    connector = gateway.connector(PLATFORM)
-    assert isinstance(connector, ExampleSocialConnector)
-    async with aiohttp.ClientSession() as session:
-        yield Running(gateway, connector, Social(session, gateway.sandbox_url(PLATFORM)))
-
-
-def credentials(access_token: str | None, **fields: Any) -> Credentials:
-    return Credentials(
-        connection_id="conn_test",
-        platform=PLATFORM,
-        access_token=Secret(access_token) if access_token is not None else None,
-        **fields,
-    )
+from .flows import CLIENT_ID, CLIENT_SECRET, REDIRECT_URI, new_verifier
+from .running import PLATFORM, Running, credentials
 
 
 class ScriptedSource:
@@ -114,7 +55,11 @@ async def test_the_plugin_registers_the_platform_and_its_mounted_sandbox(running
     assert ExampleSocialConnector.hosts == ExampleSocialSandbox.hosts
     described = ExampleSocialConnector.describe("1.2.3")
     assert described["auth"] == "oauth2"
-    assert described["capabilities"]["postKinds"] == {"examplesocial_page": ["text", "image"]}
+    assert described["capabilities"]["postKinds"] == {
+        "examplesocial_page": ["text", "link", "image", "multi_image"]
+    }
+    assert described["capabilities"]["delete"] is True
+    assert (described["limits"]["captionLength"], described["limits"]["mediaCountMax"]) == (500, 4)
 
 
 async def test_finish_authorization_names_the_user_behind_the_token(running: Running):

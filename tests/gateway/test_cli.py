@@ -12,6 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from gateway.cli import cli
+from gateway.db.migrate import head_revision
 from gateway.vault import generate_key
 
 from ..conftest import TEST_KEY
@@ -93,7 +94,7 @@ def test_bad_config_exits_2_with_one_line(run, tmp_path):
 def test_migrate_reports_the_revision(run):
     result = run("migrate")
     assert (
-        result.exit_code == 0 and result.stdout.strip() == "database at revision 0002_connections"
+        result.exit_code == 0 and result.stdout.strip() == f"database at revision {head_revision()}"
     )
 
 

@@ -1,0 +1,1 @@
+"""The durable publish pipeline: submission, the queue and its workers, retries, the DLQ."""

@@ -1,0 +1,453 @@
+"""Publishing: POST /api/publish, the jobs API, the dead-letter queue, deleting posts."""
+
+from __future__ import annotations
+
+import contextlib
+
+from aiohttp import web
+
+from ...db.base import utcnow
+from ...db.connections import AccountRepository
+from ...db.jobs import JobRepository
+from ...db.models import PublishJobRow
+from ...db.repositories import SecretRepository
+from ...errors import BadRequest, Conflict, NotFound, ResourceNotFound
+from ...jobs.submit import submit
+from ...types import AccountRef
+from ..keys import GATEWAY, principal_of
+from ..pagination import decode_cursor, encode_cursor
+from ..spec import (
+    CURSOR_PARAM,
+    LIMIT_PARAM,
+    ApiSpec,
+    json_body,
+    json_response,
+    problem,
+    query_params,
+)
+
+TIME = {"type": ["string", "null"]}
+PUBLISH_BODY = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["connectionId", "accountId"],
+    "properties": {
+        "connectionId": {"type": "string", "maxLength": 60},
+        "accountId": {"type": "string", "maxLength": 60},
+        "title": {"type": "string", "maxLength": 1000},
+        "body": {"type": "string", "maxLength": 100_000},
+        "mediaUrls": {
+            "type": "array",
+            "maxItems": 50,
+            "items": {"type": "string", "maxLength": 2000, "pattern": "^https?://"},
+        },
+        "link": {"type": "string", "maxLength": 2000},
+        "scheduledAt": {"type": "string", "maxLength": 40},
+        "options": {"type": "object"},
+    },
+}
+ERROR = {
+    "type": ["object", "null"],
+    "properties": {
+        "code": {"type": "string"},
+        "message": {"type": "string"},
+        "retryable": {"type": "boolean"},
+        "platformCode": {"type": ["string", "null"]},
+        "httpStatus": {"type": ["integer", "null"]},
+    },
+}
+JOB = {
+    "type": "object",
+    "required": [
+        "jobId",
+        "postId",
+        "status",
+        "platform",
+        "connectionId",
+        "accountId",
+        "attempts",
+        "maxAttempts",
+        "nextAttemptAt",
+        "scheduledAt",
+        "createdAt",
+        "publishedAt",
+        "remotePostId",
+        "remoteUrl",
+        "error",
+    ],
+    "properties": {
+        "jobId": {"type": "string"},
+        "postId": {"type": "string"},
+        "status": {
+            "enum": [
+                "scheduled",
+                "queued",
+                "running",
+                "processing",
+                "published",
+                "failed",
+                "dead",
+                "cancelled",
+            ]
+        },
+        "platform": {"type": "string"},
+        "connectionId": {"type": "string"},
+        "accountId": {"type": "string"},
+        "attempts": {"type": "integer"},
+        "maxAttempts": {"type": "integer"},
+        "nextAttemptAt": TIME,
+        "scheduledAt": TIME,
+        "createdAt": {"type": "string"},
+        "publishedAt": TIME,
+        "remotePostId": {"type": ["string", "null"]},
+        "remoteUrl": {"type": ["string", "null"]},
+        "error": ERROR,
+    },
+}
+DEAD = {
+    "type": "object",
+    "required": ["jobId", "reasonCode", "error", "deadAt", "timeInQueueSeconds"],
+    "properties": {
+        "jobId": {"type": "string"},
+        "postId": {"type": "string"},
+        "platform": {"type": "string"},
+        "reasonCode": {"enum": ["max_attempts", "non_retryable", "expired", "auth"]},
+        "error": ERROR,
+        "deadAt": TIME,
+        "timeInQueueSeconds": {"type": "number"},
+    },
+}
+ACCEPTED = {
+    "type": "object",
+    "required": ["jobId", "status", "postId"],
+    "properties": {
+        "jobId": {"type": "string"},
+        "status": {"enum": ["queued", "scheduled"]},
+        "postId": {"type": "string"},
+    },
+}
+
+
+def page_schema(item: dict) -> dict:
+    return {
+        "type": "object",
+        "required": ["data", "nextCursor"],
+        "properties": {
+            "data": {"type": "array", "items": item},
+            "nextCursor": {"type": ["string", "null"]},
+        },
+    }
+
+
+def path_id(name: str) -> dict:
+    return {
+        "name": name,
+        "in": "path",
+        "required": True,
+        "schema": {"type": "string", "maxLength": 60},
+    }
+
+
+IDEMPOTENCY = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": False,
+    "schema": {"type": "string", "minLength": 1, "maxLength": 200},
+}
+JOB_FILTERS = (
+    LIMIT_PARAM,
+    CURSOR_PARAM,
+    {"name": "status", "in": "query", "required": False, "schema": JOB["properties"]["status"]},
+    {
+        "name": "connectionId",
+        "in": "query",
+        "required": False,
+        "schema": {"type": "string", "maxLength": 60},
+    },
+    {
+        "name": "platform",
+        "in": "query",
+        "required": False,
+        "schema": {"type": "string", "maxLength": 32},
+    },
+)
+NOT_FOUND = problem("No such job (or not this tenant's)")
+
+
+def _time(value) -> str | None:
+    return value.isoformat().replace("+00:00", "Z") if value else None
+
+
+def job_json(job: PublishJobRow) -> dict:
+    waiting = job.status in ("scheduled", "queued", "failed")
+    return {
+        "jobId": job.id,
+        "postId": job.post_id,
+        "status": job.status,
+        "platform": job.platform,
+        "connectionId": job.connection_id,
+        "accountId": job.account_id,
+        "attempts": job.attempts,
+        "maxAttempts": job.max_attempts,
+        "nextAttemptAt": _time(job.next_attempt_at) if waiting else None,
+        "scheduledAt": _time(job.scheduled_at),
+        "createdAt": _time(job.created_at),
+        "publishedAt": _time(job.published_at),
+        "remotePostId": job.remote_post_id,
+        "remoteUrl": job.remote_url,
+        "error": job.error_json,
+    }
+
+
+def dead_json(job: PublishJobRow) -> dict:
+    return {
+        "jobId": job.id,
+        "postId": job.post_id,
+        "platform": job.platform,
+        "reasonCode": job.dead_reason,
+        "error": job.error_json,
+        "deadAt": _time(job.dead_at),
+        "timeInQueueSeconds": round(
+            ((job.dead_at or utcnow()) - job.created_at).total_seconds(), 3
+        ),
+    }
+
+
+def install(spec: ApiSpec) -> None:
+    tags = ("publishing",)
+    spec.route(
+        "POST",
+        "/api/publish",
+        summary="Queue a post (checked first; 202 once committed)",
+        tags=tags,
+        parameters=(IDEMPOTENCY,),
+        request_body={"required": True, "content": {"application/json": {"schema": PUBLISH_BODY}}},
+        responses={
+            200: json_response(ACCEPTED, "Seen before (same Idempotency-Key and body)"),
+            202: json_response(ACCEPTED, "Accepted"),
+            404: problem("No such connection or account"),
+            409: problem(
+                "Idempotency-Key reused with another body, or connection needs reconnecting"
+            ),
+            422: problem("The platform would refuse it"),
+        },
+    )(publish)
+    spec.route(
+        "GET",
+        "/api/jobs",
+        summary="Jobs, filtered",
+        tags=tags,
+        parameters=JOB_FILTERS,
+        responses={200: json_response(page_schema(JOB))},
+    )(list_jobs)
+    spec.route(
+        "GET",
+        "/api/jobs/{jobId}",
+        summary="One job",
+        tags=tags,
+        parameters=(path_id("jobId"),),
+        responses={200: json_response(JOB), 404: NOT_FOUND},
+    )(read_job)
+    spec.route(
+        "DELETE",
+        "/api/jobs/{jobId}",
+        summary="Cancel a job that has not started",
+        tags=tags,
+        parameters=(path_id("jobId"),),
+        responses={
+            200: json_response(JOB),
+            404: NOT_FOUND,
+            409: problem("Already started or finished"),
+        },
+    )(cancel_job)
+    spec.route(
+        "GET",
+        "/api/dlq",
+        summary="Dead jobs",
+        tags=("dlq",),
+        parameters=(LIMIT_PARAM, CURSOR_PARAM),
+        responses={200: json_response(page_schema(DEAD))},
+    )(list_dead)
+    spec.route(
+        "POST",
+        "/api/dlq/{jobId}/replay",
+        summary="Queue a dead job again with fresh attempts",
+        tags=("dlq",),
+        parameters=(path_id("jobId"),),
+        responses={200: json_response(JOB), 404: NOT_FOUND},
+    )(replay)
+    spec.route(
+        "DELETE",
+        "/api/dlq/{jobId}",
+        summary="Discard a dead job (kept as cancelled)",
+        tags=("dlq",),
+        parameters=(path_id("jobId"),),
+        responses={200: json_response(JOB), 404: NOT_FOUND},
+    )(discard)
+    spec.route(
+        "DELETE",
+        "/api/posts/{postId}",
+        summary="Delete a published post at the platform",
+        tags=tags,
+        parameters=(path_id("postId"),),
+        responses={
+            200: json_response(
+                {
+                    "type": "object",
+                    "required": ["postId", "deleted"],
+                    "properties": {"postId": {"type": "string"}, "deleted": {"type": "boolean"}},
+                }
+            ),
+            404: problem("No such post"),
+            409: problem("Not published"),
+        },
+    )(delete_post)
+
+
+async def publish(request: web.Request) -> web.Response:
+    body = await json_body(request, PUBLISH_BODY)
+    key = request.headers.get("Idempotency-Key")
+    if key is not None and not (0 < len(key) <= 200):
+        raise BadRequest("Idempotency-Key must be 1 to 200 characters")
+    accepted = await submit(
+        request.config_dict[GATEWAY],
+        tenant_id=principal_of(request).tenant_id,
+        body=body,
+        idempotency_key=key,
+    )
+    job = accepted.job
+    status = job.status if job.status in ("queued", "scheduled") else "queued"
+    return web.json_response(
+        {"jobId": job.id, "status": status, "postId": job.post_id},
+        status=200 if accepted.replayed else 202,
+    )
+
+
+async def list_jobs(request: web.Request) -> web.Response:
+    params = query_params(request, JOB_FILTERS)
+    cursor = params.get("cursor")
+    async with request.config_dict[GATEWAY].session() as session:
+        rows = await JobRepository(session).page(
+            principal_of(request).tenant_id,
+            limit=params["limit"] + 1,
+            after=decode_cursor(cursor) if cursor else None,
+            status=params.get("status"),
+            connection_id=params.get("connectionId"),
+            platform=params.get("platform"),
+        )
+    return _page(rows, params["limit"], job_json)
+
+
+def _page(rows: list, limit: int, render) -> web.Response:
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return web.json_response(
+        {
+            "data": [render(r) for r in rows],
+            "nextCursor": encode_cursor(rows[-1].id) if more and rows else None,
+        }
+    )
+
+
+async def _job(request: web.Request) -> PublishJobRow:
+    async with request.config_dict[GATEWAY].session() as session:
+        job = await JobRepository(session).get(
+            request.match_info["jobId"], tenant_id=principal_of(request).tenant_id
+        )
+    if job is None:
+        raise ResourceNotFound(f"no job {request.match_info['jobId']}")
+    return job
+
+
+async def read_job(request: web.Request) -> web.Response:
+    return web.json_response(job_json(await _job(request)))
+
+
+async def cancel_job(request: web.Request) -> web.Response:
+    job = await _job(request)
+    async with request.config_dict[GATEWAY].transaction() as session:
+        cancelled = await JobRepository(session).cancel_waiting(job.id)
+    if not cancelled:
+        raise Conflict(
+            f"job {job.id} is {job.status}; only a job that has not started can be cancelled"
+        )
+    return web.json_response(job_json(await _job(request)))
+
+
+async def list_dead(request: web.Request) -> web.Response:
+    params = query_params(request, (LIMIT_PARAM, CURSOR_PARAM))
+    cursor = params.get("cursor")
+    async with request.config_dict[GATEWAY].session() as session:
+        rows = await JobRepository(session).dead_page(
+            principal_of(request).tenant_id,
+            limit=params["limit"] + 1,
+            after=decode_cursor(cursor) if cursor else None,
+        )
+    return _page(rows, params["limit"], dead_json)
+
+
+async def replay(request: web.Request) -> web.Response:
+    job = await _job(request)
+    gateway = request.config_dict[GATEWAY]
+    async with gateway.transaction() as session:
+        replayed = await JobRepository(session).set_dead_status(
+            job.id,
+            "queued",
+            failures=0,
+            max_attempts=job.attempts + gateway.settings.jobs.max_attempts,
+            next_attempt_at=utcnow(),
+            dead_reason=None,
+            dead_at=None,
+        )
+    if not replayed:
+        raise ResourceNotFound(f"no dead job {job.id}")
+    if gateway.workers is not None:
+        gateway.workers.wake()
+    return web.json_response(job_json(await _job(request)))
+
+
+async def discard(request: web.Request) -> web.Response:
+    job = await _job(request)
+    async with request.config_dict[GATEWAY].transaction() as session:
+        if not await JobRepository(session).set_dead_status(job.id, "cancelled"):
+            raise ResourceNotFound(f"no dead job {job.id}")
+    return web.json_response(job_json(await _job(request)))
+
+
+async def delete_post(request: web.Request) -> web.Response:
+    gateway = request.config_dict[GATEWAY]
+    post_id = request.match_info["postId"]
+    async with gateway.session() as session:
+        job = await JobRepository(session).by_post(post_id, principal_of(request).tenant_id)
+        if job is None:
+            raise ResourceNotFound(f"no post {post_id}")
+        accounts = await AccountRepository(session).for_connection(
+            job.connection_id, active_only=False
+        )
+        account = next((a for a in accounts if a.id == job.account_id), None)
+        token = None
+        if account is not None and account.token_secret_id:
+            token = await SecretRepository(session, gateway.vault).open(account.token_secret_id)
+    if job.deleted_at is not None:
+        return web.json_response({"postId": post_id, "deleted": True})
+    if job.status != "published" or not job.remote_post_id or account is None:
+        raise Conflict(f"post {post_id} is not published ({job.status})")
+    connector = gateway.connector(job.platform)
+    if connector is None:
+        raise ResourceNotFound(f"no plugin provides {job.platform!r}")
+    credentials = await gateway.tokens.credentials(job.connection_id)
+    ref = AccountRef(
+        id=account.id,
+        kind=account.kind,
+        external_id=account.external_id,
+        name=account.name,
+        metadata=dict(account.metadata_json or {}),
+        token=token,
+    )
+    # Already gone at the platform is what was asked for.
+    with contextlib.suppress(NotFound):
+        await connector.delete(job.remote_post_id, ref, credentials)
+    async with gateway.transaction() as session:
+        stored = await JobRepository(session).get(job.id)
+        stored.deleted_at = utcnow()
+    return web.json_response({"postId": post_id, "deleted": True})
