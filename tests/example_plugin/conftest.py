@@ -8,6 +8,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+from aiohttp import web
 from gateway_example_plugin.social_connector import ExampleSocialConnector
 from gateway_example_plugin.social_sandbox import ExampleSocialSandbox
 
@@ -36,11 +37,13 @@ StartGateway = Callable[..., Awaitable[Running]]
 
 
 @pytest.fixture
-async def start_gateway(aiohttp_server, tmp_path, example_plugin) -> AsyncIterator[StartGateway]:
+async def start_gateway(tmp_path, example_plugin) -> AsyncIterator[StartGateway]:
     """Start the gateway (once per test) with these ``outbound`` settings.
 
     By default one attempt per call, so each fault is mapped as the platform answered it. No
     background passes: these tests call the connector directly and hold no stored connections.
+    Served as ``gateway serve`` serves it: a client that gives up does not cancel the handler
+    (aiohttp's test server would), so a platform still finishes a request the caller timed out.
     """
     async with AsyncExitStack() as stack:
 
@@ -55,7 +58,10 @@ async def start_gateway(aiohttp_server, tmp_path, example_plugin) -> AsyncIterat
             gateway = Gateway.from_settings(
                 settings, extra_plugins=[("example", example_plugin)], entry_points=False
             )
-            await aiohttp_server(create_app(gateway), port=port)
+            runner = web.AppRunner(create_app(gateway), handler_cancellation=False, access_log=None)
+            await runner.setup()
+            stack.push_async_callback(runner.cleanup)
+            await web.TCPSite(runner, "127.0.0.1", port).start()
             connector = gateway.connector(PLATFORM)
             assert isinstance(connector, ExampleSocialConnector)
             session = await stack.enter_async_context(aiohttp.ClientSession())

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import aiohttp
@@ -32,8 +31,10 @@ class Live:
     def sandbox(self, path: str) -> str:
         return f"{self.base}/sandbox/{PLATFORM}{path}"
 
-    async def api(self, method: str, path: str, *, key=None, content_type=None, **kwargs: Any):
-        headers = auth(key or self.key)
+    async def api(
+        self, method: str, path: str, *, key=None, content_type=None, headers_extra=None, **kwargs
+    ):
+        headers = {**auth(key or self.key), **(headers_extra or {})}
         if content_type:
             headers["Content-Type"] = content_type
         async with self.http.request(method, f"{self.base}{path}", headers=headers, **kwargs) as r:
@@ -81,6 +82,7 @@ async def start_live(aiohttp_server, tmp_path, database_url=None, **sections) ->
         "sandbox": {"auto_approve": True},
         "oauth": {"allowed_return_urls": ["https://app.example.com/"]},
         "connections": {"background": False},
+        "jobs": {"concurrency": 0},
     }
     for name, values in sections.items():
         defaults.setdefault(name, {}).update(values)
