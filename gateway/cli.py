@@ -134,6 +134,42 @@ def serve(config_path: str | None, host: str | None, port: int | None) -> None:
 
 @cli.command()
 @config_option
+@click.option("--concurrency", type=click.IntRange(1, 256), default=None, help="Worker tasks.")
+@one_line_errors
+def worker(config_path: str | None, concurrency: int | None) -> None:
+    """Run publish workers and the connection schedulers only (scale-out, no HTTP)."""
+    import signal
+
+    settings = _settings(config_path)
+    if concurrency is not None or settings.jobs.concurrency == 0:
+        from dataclasses import replace
+
+        jobs = replace(settings.jobs, concurrency=concurrency or 4)
+        settings = replace(settings, jobs=jobs)
+    gateway = _build_gateway(settings)
+
+    async def run() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        await gateway.start()
+        click.echo(
+            f"gateway worker: {settings.jobs.concurrency} workers on "
+            f"{settings.database.url.split('://')[0]}",
+            err=True,
+        )
+        try:
+            await stop.wait()
+        finally:
+            # Finish the jobs in hand, then release everything.
+            await gateway.stop()
+
+    _run(run)
+
+
+@cli.command()
+@config_option
 @one_line_errors
 def migrate(config_path: str | None) -> None:
     """Bring the database schema up to date."""
