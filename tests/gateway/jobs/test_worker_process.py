@@ -22,9 +22,7 @@ async def test_a_worker_process_publishes_and_stops_cleanly(
         connections_background="false",
         platforms_examplesocial_sandbox_url=live.sandbox(""),
     )
-    process = await spawn_gateway(
-        "worker", "--concurrency", str(concurrency), env=env, capture=True
-    )
+    process = await spawn_gateway("worker", "--concurrency", "2", env=env, capture=True)
     try:
         connection_id, account_id = await account_of(live)
         accepted = [(await queue(live, connection_id, account_id))[1] for _ in range(5)]
