@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from ..credentials import Credentials
 from ..db.models import ConnectionRow, SealedSecretRow
 from ..db.repositories import SecretRepository
 from ..types import RefreshKind, RefreshPolicy, TokenSet
+from ..vault import Secret
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
@@ -79,8 +80,6 @@ async def open_credentials(
         secret = await SecretRepository(session, vault).open(row.credentials_secret_id)
         if secret is not None:
             fields = json.loads(secret.reveal())
-            from ..vault import Secret
-
             access = Secret(fields["access_token"]) if fields.get("access_token") else None
             refresh = Secret(fields["refresh_token"]) if fields.get("refresh_token") else None
     return Credentials(
@@ -110,7 +109,3 @@ def merged_with_stored(new: TokenSet, stored: Credentials | None) -> TokenSet:
         token_type=new.token_type,
         extra=new.extra,
     )
-
-
-def utc(value: datetime | None) -> datetime | None:
-    return value.astimezone(UTC) if value else None

@@ -35,10 +35,6 @@ class ApiKeyRepository:
         await self.session.flush()
         return row
 
-    async def get_active(self, key_id: str) -> ApiKeyRow | None:
-        row = await self.session.get(ApiKeyRow, key_id)
-        return row if row is not None and row.revoked_at is None else None
-
     async def revoke(self, key_id: str) -> bool:
         result = await self.session.execute(
             update(ApiKeyRow)

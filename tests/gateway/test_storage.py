@@ -12,7 +12,12 @@ from gateway import admin
 from gateway.db import migrate
 from gateway.db.engine import create_engine, create_sessionmaker
 from gateway.db.models import SealedSecretRow, TenantRow
-from gateway.db.repositories import ApiKeyRepository, SecretRepository, TenantRepository
+from gateway.db.repositories import (
+    ApiKeyRepository,
+    SecretRepository,
+    TenantRepository,
+    find_active_key,
+)
 from gateway.host import Gateway
 from gateway.settings import DatabaseSettings
 from gateway.vault import Vault, VaultError, generate_key
@@ -84,15 +89,15 @@ async def test_naive_datetimes_are_refused(sessions):
             session.add(TenantRow(id="ten_naive", name="x", created_at=datetime(2026, 1, 1)))
 
 
-async def test_api_key_revocation(sessions):
+async def test_api_key_revocation(engine, sessions):
     async with sessions() as session, session.begin():
         tenant = await TenantRepository(session).create("acme")
         await ApiKeyRepository(session).add("key_1", tenant.id, "0" * 64, "admin")
+    assert await find_active_key(engine, "key_1") == (tenant.id, "0" * 64, "admin")
     async with sessions() as session, session.begin():
         assert await ApiKeyRepository(session).revoke("key_1")
         assert not await ApiKeyRepository(session).revoke("key_1")
-    async with sessions() as session:
-        assert await ApiKeyRepository(session).get_active("key_1") is None
+    assert await find_active_key(engine, "key_1") is None
 
 
 async def test_secrets_are_sealed_at_rest_and_compare_and_set(sessions):
