@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
+from ..connector import Connector
 from ..db.base import utcnow
 from ..db.connections import AccountRepository, ConnectionRepository
 from ..db.jobs import JobRepository
@@ -211,22 +212,23 @@ class Workers:
         )
         request = publish_request(job.request_json, job.platform)
         credentials = await gateway.tokens.credentials(job.connection_id)
+        if (job.error_json or {}).get("code") == "outcome_unknown":
+            # The last attempt may have published: look first. Enough time has passed for
+            # that request to have finished at the platform (see _failed).
+            found = await connector.find_published(
+                request, account, credentials, idempotency_key=job.id
+            )
+            if found is not None:
+                return found
         try:
             return await connector.publish(request, account, credentials, idempotency_key=job.id)
         except OutcomeUnknown as unknown:
-            # The request may have gone out: look before trying again, never publish twice.
-            try:
-                found = await connector.find_published(
-                    request, account, credentials, idempotency_key=job.id
-                )
-            except UnsupportedCapability:
+            if type(connector).find_published is Connector.find_published:
                 raise OutcomeUnknown(
                     f"{unknown.detail}; the platform cannot be asked whether the post went out, "
                     "so it is not retried (replay it from the DLQ after checking)",
                     platform_code=unknown.platform_code,
                 ) from unknown
-            if found is not None:
-                return found
             raise RetryableUnknown(unknown.detail) from unknown
 
     async def _published(self, job: PublishJobRow, fence: int, result: PublishResult) -> None:
@@ -280,12 +282,16 @@ class Workers:
         ):
             failures += 1
             values["failures"] = failures
+            retry_at = next_attempt(self.settings, failures, now)
+            if isinstance(err, RetryableUnknown):
+                # The request may still be running at the platform: look only once it must
+                # have finished, or the lookup could miss a post that is about to appear.
+                timeout = self.gateway.settings.outbound.total_timeout_seconds
+                retry_at = max(retry_at, now + timedelta(seconds=timeout + 1))
             if failures >= job.max_attempts:
                 values.update(status="dead", dead_reason="max_attempts", dead_at=now)
             else:
-                values.update(
-                    status="failed", next_attempt_at=next_attempt(self.settings, failures, now)
-                )
+                values.update(status="failed", next_attempt_at=retry_at)
         else:
             values.update(
                 status="dead", dead_reason="non_retryable", dead_at=now, failures=failures + 1
@@ -342,7 +348,7 @@ class Workers:
 
 
 class RetryableUnknown(PlatformError):
-    """The outcome was unknown, and the platform confirmed the post did not go out."""
+    """The outcome is unknown; the next attempt looks for the post before publishing."""
 
     code = "outcome_unknown"
     retryable = True

@@ -275,6 +275,14 @@ async def test_an_unknown_outcome_is_looked_up_before_any_retry(aiohttp_server, 
             remote_id = (await response.json())["id"]
         await fault(live, method="POST", path=POSTS, delayMs=1500)
         await Workers(live.gateway, 1).run_once()
+        unsure = await job(live, lost_answer["jobId"])
+        assert unsure["status"] == "failed" and unsure["error"]["code"] == "outcome_unknown"
+        # It waits until the lost request must be over (timeout + 1 s) before it looks.
+        async with live.gateway.session() as session:
+            row = await JobRepository(session).get(lost_answer["jobId"])
+        assert row.next_attempt_at - row.updated_at >= timedelta(seconds=1.45)
+        await make_due(live, lost_answer["jobId"])
+        await Workers(live.gateway, 1).run_once()
         adopted = await job(live, lost_answer["jobId"])
         assert adopted["status"] == "published" and adopted["remotePostId"] == remote_id
         assert len(await posts(live)) == 1
