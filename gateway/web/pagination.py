@@ -39,3 +39,19 @@ def page_of(
     page = ordered[:limit]
     more = len(ordered) > limit
     return page, (encode_cursor(page[-1][key]) if more and page else None)
+
+
+def after_cursor(params: dict[str, Any]) -> str | None:
+    """The id to continue after, from a validated ``?cursor=``."""
+    cursor = params.get("cursor")
+    return decode_cursor(cursor) if cursor else None
+
+
+def keyset_page(rows: Sequence[Any], limit: int, render) -> dict[str, Any]:
+    """A page from rows fetched with ``limit + 1`` (the extra row says there is more)."""
+    page = list(rows[:limit])
+    more = len(rows) > limit
+    return {
+        "data": [render(row) for row in page],
+        "nextCursor": encode_cursor(page[-1].id) if more and page else None,
+    }

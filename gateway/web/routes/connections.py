@@ -17,7 +17,7 @@ from ...db.models import AccountRow, ConnectionRow
 from ...errors import Conflict, FieldProblem, ResourceNotFound, UnsupportedCapability
 from ...types import RefreshKind
 from ..keys import GATEWAY, principal_of
-from ..pagination import decode_cursor, encode_cursor
+from ..pagination import after_cursor, keyset_page
 from ..problems import problem_response
 from ..spec import (
     CURSOR_PARAM,
@@ -370,21 +370,15 @@ async def create_connection(request: web.Request) -> web.Response:
 
 async def list_connections(request: web.Request) -> web.Response:
     params = query_params(request, LIST_PARAMS)
-    cursor = params.get("cursor")
     async with request.config_dict[GATEWAY].session() as session:
         rows = await ConnectionRepository(session).page(
             principal_of(request).tenant_id,
             limit=params["limit"] + 1,
-            after=decode_cursor(cursor) if cursor else None,
+            after=after_cursor(params),
             platform=params.get("platform"),
             status=params.get("status"),
         )
-    more = len(rows) > params["limit"]
-    rows = rows[: params["limit"]]
-    next_cursor = encode_cursor(rows[-1].id) if more and rows else None
-    return web.json_response(
-        {"data": [connection_json(r) for r in rows], "nextCursor": next_cursor}
-    )
+    return web.json_response(keyset_page(rows, params["limit"], connection_json))
 
 
 async def _owned(request: web.Request) -> ConnectionRow:

@@ -15,7 +15,7 @@ from ...errors import BadRequest, Conflict, NotFound, ResourceNotFound
 from ...jobs.submit import submit
 from ...types import AccountRef
 from ..keys import GATEWAY, principal_of
-from ..pagination import decode_cursor, encode_cursor
+from ..pagination import after_cursor, keyset_page
 from ..spec import (
     CURSOR_PARAM,
     LIMIT_PARAM,
@@ -325,28 +325,16 @@ async def publish(request: web.Request) -> web.Response:
 
 async def list_jobs(request: web.Request) -> web.Response:
     params = query_params(request, JOB_FILTERS)
-    cursor = params.get("cursor")
     async with request.config_dict[GATEWAY].session() as session:
         rows = await JobRepository(session).page(
             principal_of(request).tenant_id,
             limit=params["limit"] + 1,
-            after=decode_cursor(cursor) if cursor else None,
+            after=after_cursor(params),
             status=params.get("status"),
             connection_id=params.get("connectionId"),
             platform=params.get("platform"),
         )
-    return _page(rows, params["limit"], job_json)
-
-
-def _page(rows: list, limit: int, render) -> web.Response:
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return web.json_response(
-        {
-            "data": [render(r) for r in rows],
-            "nextCursor": encode_cursor(rows[-1].id) if more and rows else None,
-        }
-    )
+    return web.json_response(keyset_page(rows, params["limit"], job_json))
 
 
 async def _job(request: web.Request) -> PublishJobRow:
@@ -376,14 +364,13 @@ async def cancel_job(request: web.Request) -> web.Response:
 
 async def list_dead(request: web.Request) -> web.Response:
     params = query_params(request, (LIMIT_PARAM, CURSOR_PARAM))
-    cursor = params.get("cursor")
     async with request.config_dict[GATEWAY].session() as session:
         rows = await JobRepository(session).dead_page(
             principal_of(request).tenant_id,
             limit=params["limit"] + 1,
-            after=decode_cursor(cursor) if cursor else None,
+            after=after_cursor(params),
         )
-    return _page(rows, params["limit"], dead_json)
+    return web.json_response(keyset_page(rows, params["limit"], dead_json))
 
 
 async def replay(request: web.Request) -> web.Response:
