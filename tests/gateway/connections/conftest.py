@@ -47,6 +47,18 @@ class Live:
         ) as r:
             return (await r.json())["requests"]
 
+    async def revoke_grant(self, connection_id: str) -> None:
+        """The user removes the app at the platform: the whole grant is revoked there."""
+        credentials = await self.gateway.tokens.credentials(connection_id)
+        revoke = {
+            "token": credentials.refresh_token.reveal(),
+            "client_id": f"{PLATFORM}-sandbox-client",
+            "client_secret": f"{PLATFORM}-sandbox-secret",
+        }
+        url = self.sandbox("/api.examplesocial.test/oauth/revoke")
+        async with self.http.post(url, data=revoke) as response:
+            assert response.status == 200
+
     async def connect(
         self, *, return_url: str | None = None, login_as: str | None = None, key=None
     ) -> tuple[int, dict | None, str | None]:

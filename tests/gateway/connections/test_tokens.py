@@ -124,17 +124,7 @@ async def test_new_tokens_are_sealed_and_the_old_refresh_token_is_not_reused(liv
 
 async def test_invalid_grant_after_revocation_marks_the_connection(live, example_plugin):
     connection_id = await connected(live)
-    credentials = await live.gateway.tokens.credentials(connection_id)
-    # The user removes the app at the platform: the whole grant is revoked.
-    revoke = {
-        "token": credentials.refresh_token.reveal(),
-        "client_id": f"{PLATFORM}-sandbox-client",
-        "client_secret": f"{PLATFORM}-sandbox-secret",
-    }
-    async with live.http.post(
-        live.sandbox("/api.examplesocial.test/oauth/revoke"), data=revoke
-    ) as response:
-        assert response.status == 200
+    await live.revoke_grant(connection_id)
     status, check = await live.api("POST", f"/api/connections/{connection_id}/health-check")
     assert status == 200 and check["status"] == "critical"
     status, connection = await live.api("GET", f"/api/connections/{connection_id}")

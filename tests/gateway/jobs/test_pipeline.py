@@ -13,7 +13,7 @@ from gateway.db.jobs import JobRepository
 from gateway.db.models import PublishJobRow
 from gateway.jobs.worker import Workers
 
-from ..connections.conftest import PLATFORM, start_live
+from ..connections.conftest import start_live
 
 
 @pytest.fixture
@@ -237,16 +237,7 @@ async def test_rate_limits_make_jobs_wait_without_spending_attempts(live):
 
 async def test_a_revoked_grant_sends_the_job_to_the_dlq_as_auth(live, example_plugin):
     connection_id, account_id = await account_of(live)
-    credentials = await live.gateway.tokens.credentials(connection_id)
-    revoke = {
-        "token": credentials.refresh_token.reveal(),
-        "client_id": f"{PLATFORM}-sandbox-client",
-        "client_secret": f"{PLATFORM}-sandbox-secret",
-    }
-    async with live.http.post(
-        live.sandbox("/api.examplesocial.test/oauth/revoke"), data=revoke
-    ) as r:
-        assert r.status == 200
+    await live.revoke_grant(connection_id)
     _, _accepted = await queue(live, connection_id, account_id)
     await Workers(live.gateway, 1).run_once()
     _, dlq = await live.api("GET", "/api/dlq")
