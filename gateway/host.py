@@ -5,6 +5,7 @@ Every hook receives it; the web app and the CLI build one and start it.
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -68,6 +69,7 @@ class Gateway:
         self.engine: AsyncEngine | None = None
         self.sessionmaker: async_sessionmaker[AsyncSession] | None = None
         self.writer: async_sessionmaker[AsyncSession] | None = None
+        self._write_lock: asyncio.Lock | None = None
         self.clients: dict[str, OutboundClient] = {}
         self.instances: dict[str, Connector] = {}
         self.started = False
@@ -132,6 +134,7 @@ class Gateway:
         # SQLite: a transaction that reads and then writes must take the write lock up front,
         # or it fails with "database is locked" when another writer commits in between.
         self.writer = create_sessionmaker(self.engine.execution_options(sqlite_begin="IMMEDIATE"))
+        self._write_lock = asyncio.Lock() if self.uses_sqlite else None
         if self.settings.database.migrate_on_start:
             await migrate.upgrade(self.engine)
 
@@ -267,7 +270,13 @@ class Gateway:
         """A session in a write transaction, committed on exit (rolled back on error)."""
         if self.writer is None:
             raise StartupError("the gateway has not been started")
-        async with self.writer() as session, session.begin():
+        if self._write_lock is None:
+            async with self.writer() as session, session.begin():
+                yield session
+            return
+        # SQLite has one writer at a time. Queue this process's writers here, in order, rather
+        # than in SQLite's busy handler, which sleeps and retries (long tails under load).
+        async with self._write_lock, self.writer() as session, session.begin():
             yield session
 
     def version_of(self, platform: str) -> str:
