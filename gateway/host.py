@@ -22,6 +22,7 @@ from .connector import Connector, ConnectorContext
 from .db import migrate
 from .db.engine import create_engine, create_sessionmaker, is_sqlite
 from .errors import ConfigError, StartupError
+from .jobs.inserter import JobInserter
 from .jobs.worker import Workers
 from .oauth.client import OAuthClient
 from .outbound import OutboundClient, RetryPolicy, Timeouts
@@ -77,6 +78,7 @@ class Gateway:
         self.tokens = TokenManager(self)
         self.scheduler: ConnectionScheduler | None = None
         self.workers: Workers | None = None
+        self.inserter = JobInserter(self)
         call_registration(self.pm, "register_connectors", self.connectors)
         call_registration(self.pm, "register_sandboxes", self.sandboxes)
         call_registration(self.pm, "register_routes", self.routes)
@@ -191,6 +193,7 @@ class Gateway:
         if self.settings.connections.background:
             self.scheduler = ConnectionScheduler(self)
             self.scheduler.start()
+        self.inserter.start()
         if self.settings.jobs.concurrency > 0:
             self.workers = Workers(self, self.settings.jobs.concurrency)
             self.workers.start()
@@ -205,6 +208,7 @@ class Gateway:
             # it runs out, and another worker takes them over.
             await self.workers.stop()
             self.workers = None
+        await self.inserter.stop()
         if self.scheduler is not None:
             await self.scheduler.stop()
             self.scheduler = None

@@ -95,8 +95,7 @@ async def submit(
         next_attempt_at=scheduled_at or now,
     )
     try:
-        async with gateway.transaction() as session:
-            session.add(job)
+        await gateway.inserter.insert(job)
     except IntegrityError:
         # A concurrent request with the same key won the insert: answer with its job.
         previous = (

@@ -75,6 +75,17 @@ class Operation:
         return self.handler.__name__
 
 
+_validators: dict[int, tuple[dict[str, Any], Draft202012Validator]] = {}
+
+
+def validator_for(schema: dict[str, Any]) -> Draft202012Validator:
+    """A compiled validator per schema object (compiling on every request costs more than it)."""
+    cached = _validators.get(id(schema))
+    if cached is None or cached[0] is not schema:
+        cached = _validators[id(schema)] = (schema, Draft202012Validator(schema))
+    return cached[1]
+
+
 def json_response(schema: dict[str, Any], description: str = "OK") -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
@@ -199,7 +210,7 @@ def query_params(request: web.Request, operation_params: tuple[dict[str, Any], .
             except ValueError:
                 problems.append(FieldProblem(name, "type", f"{name} must be a whole number"))
                 continue
-        errors = sorted(Draft202012Validator(schema).iter_errors(value), key=str)
+        errors = sorted(validator_for(schema).iter_errors(value), key=str)
         if errors:
             problems.append(FieldProblem(name, "invalid", f"{name}: {errors[0].message}"))
             continue
@@ -232,7 +243,7 @@ async def json_body(request: web.Request, schema: dict[str, Any]) -> dict[str, A
             str(error.validator),
             error.message,
         )
-        for error in sorted(Draft202012Validator(schema).iter_errors(body), key=str)
+        for error in sorted(validator_for(schema).iter_errors(body), key=str)
     ]
     if problems:
         raise BadRequest("the body does not match the schema", errors=problems)
