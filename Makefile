@@ -23,6 +23,8 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(VENV)/bin/python bench/core.py
+	$(VENV)/bin/python bench/connections.py
+	$(VENV)/bin/python bench/publish.py
 
 clean:
 	rm -rf $(VENV) var logs .pytest_cache
