@@ -32,6 +32,7 @@ from .settings import Settings
 from .telemetry import Telemetry
 from .types import Event, OAuth2Spec
 from .vault import Vault, dev_key_entry
+from .webhooks.outbox import Deliverer
 
 log = structlog.get_logger("gateway")
 
@@ -79,6 +80,7 @@ class Gateway:
         self.scheduler: ConnectionScheduler | None = None
         self.workers: Workers | None = None
         self.inserter = JobInserter(self)
+        self.deliverer: Deliverer | None = None
         call_registration(self.pm, "register_connectors", self.connectors)
         call_registration(self.pm, "register_sandboxes", self.sandboxes)
         call_registration(self.pm, "register_routes", self.routes)
@@ -194,6 +196,9 @@ class Gateway:
             self.scheduler = ConnectionScheduler(self)
             self.scheduler.start()
         self.inserter.start()
+        if self.settings.webhooks.background:
+            self.deliverer = Deliverer(self, self.settings.webhooks.poll_seconds)
+            self.deliverer.start()
         if self.settings.jobs.concurrency > 0:
             self.workers = Workers(self, self.settings.jobs.concurrency)
             self.workers.start()
@@ -209,6 +214,9 @@ class Gateway:
             await self.workers.stop()
             self.workers = None
         await self.inserter.stop()
+        if self.deliverer is not None:
+            await self.deliverer.stop()
+            self.deliverer = None
         if self.scheduler is not None:
             await self.scheduler.stop()
             self.scheduler = None

@@ -19,7 +19,11 @@ from .errors import PluginError
 ENTRY_POINT_GROUP = "gateway.plugins"
 CORE_DISTRIBUTION = "integration-gateway"
 # Core behaviour shipped as plugins through the same hooks as everyone else's.
-DEFAULT_PLUGINS = ("gateway.default_plugins.api_keys", "gateway.default_plugins.audit_log")
+DEFAULT_PLUGINS = (
+    "gateway.default_plugins.api_keys",
+    "gateway.default_plugins.audit_log",
+    "gateway.default_plugins.client_webhooks",
+)
 
 log = structlog.get_logger("gateway.plugins")
 

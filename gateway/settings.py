@@ -125,6 +125,13 @@ class JobSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class WebhookSettings:
+    # Deliver client webhooks from this process (the outbox is shared by all processes).
+    background: bool = True
+    poll_seconds: float = 1.0
+
+
+@dataclass(frozen=True, slots=True)
 class OutboundSettings:
     total_timeout_seconds: float = 30.0
     connect_timeout_seconds: float = 10.0
@@ -168,6 +175,7 @@ class Settings:
     oauth: OAuthSettings = OAuthSettings()
     connections: ConnectionSettings = ConnectionSettings()
     jobs: JobSettings = JobSettings()
+    webhooks: WebhookSettings = WebhookSettings()
     outbound: OutboundSettings = OutboundSettings()
     platforms: Mapping[str, PlatformSettings] = field(default_factory=dict)
     source: str = "<defaults>"

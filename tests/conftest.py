@@ -37,6 +37,7 @@ def settings_for(tmp_path: Path, database_url: str | None = None, **sections: An
         "vault": {"keys": [TEST_KEY]},
         # Tests that exercise the workers turn them on; the rest need no queue polling.
         "jobs": {"concurrency": 0},
+        "webhooks": {"background": False},
     }
     for name, values in sections.items():
         raw.setdefault(name, {}).update(values)

@@ -10,7 +10,7 @@ from ..host import Gateway
 from ..plugins import _core_version
 from . import middlewares
 from .keys import GATEWAY, SPEC
-from .routes import connections, publish, system
+from .routes import connections, publish, system, webhooks
 from .spec import ApiSpec, Operation, problem
 
 
@@ -19,6 +19,7 @@ def build_spec(gateway: Gateway) -> ApiSpec:
     system.install(spec)
     connections.install(spec)
     publish.install(spec)
+    webhooks.install(spec)
     for registration in gateway.routes.registrations():
         route = registration.value
         spec.add(

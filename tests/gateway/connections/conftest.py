@@ -95,6 +95,7 @@ async def start_live(aiohttp_server, tmp_path, database_url=None, **sections) ->
         "oauth": {"allowed_return_urls": ["https://app.example.com/"]},
         "connections": {"background": False},
         "jobs": {"concurrency": 0},
+        "webhooks": {"background": False},
     }
     for name, values in sections.items():
         defaults.setdefault(name, {}).update(values)

@@ -1,0 +1,142 @@
+"""Client webhook subscriptions: create (the signing secret is shown once), list, delete."""
+
+from __future__ import annotations
+
+import secrets
+
+from aiohttp import web
+from sqlalchemy import select
+
+from ...db.models import WebhookEndpointRow
+from ...db.repositories import SecretRepository
+from ...errors import ResourceNotFound
+from ...ids import new_id
+from ...webhooks.outbox import EVENTS
+from ..keys import GATEWAY, principal_of
+from ..spec import ApiSpec, json_body, json_response, problem
+
+CREATE = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["url", "events"],
+    "properties": {
+        "url": {"type": "string", "maxLength": 2000, "pattern": "^https?://[^\\\\s/]+"},
+        "events": {
+            "type": "array",
+            "minItems": 1,
+            "uniqueItems": True,
+            "items": {"enum": sorted(EVENTS)},
+        },
+    },
+}
+ENDPOINT = {
+    "type": "object",
+    "required": ["id", "url", "events", "createdAt"],
+    "properties": {
+        "id": {"type": "string"},
+        "url": {"type": "string"},
+        "events": {"type": "array", "items": {"type": "string"}},
+        "createdAt": {"type": "string"},
+        "secret": {"type": "string", "description": "returned once, on creation"},
+    },
+}
+ID = {
+    "name": "endpointId",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string", "maxLength": 60},
+}
+SECRET_PURPOSE = "webhook_signing_secret"
+
+
+def endpoint_json(row: WebhookEndpointRow) -> dict:
+    return {
+        "id": row.id,
+        "url": row.url,
+        "events": list(row.events),
+        "createdAt": row.created_at.isoformat().replace("+00:00", "Z"),
+    }
+
+
+def install(spec: ApiSpec) -> None:
+    tags = ("webhooks",)
+    spec.route(
+        "POST",
+        "/api/webhook-endpoints",
+        summary="Subscribe a URL to events",
+        tags=tags,
+        request_body={"required": True, "content": {"application/json": {"schema": CREATE}}},
+        responses={201: json_response(ENDPOINT, "Created; the secret is shown this once")},
+    )(create_endpoint)
+    spec.route(
+        "GET",
+        "/api/webhook-endpoints",
+        summary="The tenant's subscriptions",
+        tags=tags,
+        responses={
+            200: json_response(
+                {
+                    "type": "object",
+                    "required": ["data"],
+                    "properties": {"data": {"type": "array", "items": ENDPOINT}},
+                }
+            )
+        },
+    )(list_endpoints)
+    spec.route(
+        "DELETE",
+        "/api/webhook-endpoints/{endpointId}",
+        summary="Unsubscribe",
+        tags=tags,
+        parameters=(ID,),
+        responses={200: json_response(ENDPOINT), 404: problem("No such endpoint")},
+    )(delete_endpoint)
+
+
+async def create_endpoint(request: web.Request) -> web.Response:
+    body = await json_body(request, CREATE)
+    gateway = request.config_dict[GATEWAY]
+    tenant_id = principal_of(request).tenant_id
+    secret = "whsec_" + secrets.token_urlsafe(32)
+    async with gateway.transaction() as session:
+        sealed = await SecretRepository(session, gateway.vault).store(
+            secret, purpose=SECRET_PURPOSE, tenant_id=tenant_id
+        )
+        row = WebhookEndpointRow(
+            id=new_id("whk"),
+            tenant_id=tenant_id,
+            url=body["url"],
+            events=body["events"],
+            secret_id=sealed.id,
+        )
+        session.add(row)
+        await session.flush()
+    return web.json_response({**endpoint_json(row), "secret": secret}, status=201)
+
+
+async def list_endpoints(request: web.Request) -> web.Response:
+    async with request.config_dict[GATEWAY].session() as session:
+        rows = (
+            (
+                await session.execute(
+                    select(WebhookEndpointRow)
+                    .where(
+                        WebhookEndpointRow.tenant_id == principal_of(request).tenant_id,
+                        WebhookEndpointRow.active.is_(True),
+                    )
+                    .order_by(WebhookEndpointRow.id)
+                )
+            )
+            .scalars()
+            .all()
+        )
+    return web.json_response({"data": [endpoint_json(r) for r in rows]})
+
+
+async def delete_endpoint(request: web.Request) -> web.Response:
+    async with request.config_dict[GATEWAY].transaction() as session:
+        row = await session.get(WebhookEndpointRow, request.match_info["endpointId"])
+        if row is None or row.tenant_id != principal_of(request).tenant_id or not row.active:
+            raise ResourceNotFound(f"no webhook endpoint {request.match_info['endpointId']}")
+        row.active = False
+    return web.json_response(endpoint_json(row))

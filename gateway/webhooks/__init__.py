@@ -1,0 +1,1 @@
+"""Client webhooks: subscriptions, a durable outbox, signed deliveries with retries."""
