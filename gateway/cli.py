@@ -306,6 +306,22 @@ def _print_key(issued: Any, as_json: bool) -> None:
 
 
 @cli.group()
+def dlq() -> None:
+    """The dead-letter queue."""
+
+
+@dlq.command("audit")
+@config_option
+@one_line_errors
+def dlq_audit(config_path: str | None) -> None:
+    """Summarise dead jobs by platform and reason now (it also runs once a day)."""
+    from .jobs.audit import audit_dead_letters
+
+    summary = _run(lambda: _with_storage(_settings(config_path), audit_dead_letters))
+    click.echo(json.dumps(summary, indent=2))
+
+
+@cli.group()
 def vault() -> None:
     """The token vault: keys and rotation."""
 

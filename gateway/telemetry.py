@@ -150,6 +150,7 @@ class Instruments:
     publish_latency: metrics.Histogram
     operation_latency: metrics.Histogram
     api_requests: metrics.Counter
+    dlq_size: metrics.Gauge
     error_rate: _ErrorRate
 
 
@@ -210,6 +211,9 @@ class Telemetry:
                 "operation.latency", unit="ms", description="Latency of any operation"
             ),
             api_requests=meter.create_counter("api.requests", description="API requests served"),
+            dlq_size=meter.create_gauge(
+                "connector.dlq_size", description="Dead jobs at the last DLQ audit"
+            ),
             error_rate=error_rate,
         )
 

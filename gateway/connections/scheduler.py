@@ -1,4 +1,4 @@
-"""Background work for connections: refresh ahead of expiry, and health checks when due."""
+"""Background work: refresh ahead of expiry, health checks when due, the daily DLQ audit."""
 
 from __future__ import annotations
 
@@ -11,7 +11,9 @@ import structlog
 
 from ..db.base import utcnow
 from ..db.connections import ConnectionRepository
+from ..db.periodic import claim_run
 from ..errors import GatewayError
+from ..jobs.audit import audit_dead_letters
 from .health import check_connection
 
 if TYPE_CHECKING:
@@ -60,8 +62,15 @@ class ConnectionScheduler:
                 await asyncio.wait_for(self._stopping.wait(), self.settings.poll_seconds)
 
     async def tick(self) -> None:
-        """One pass: refresh what is due, then run the health checks that are due."""
-        await asyncio.gather(self._refresh_due(), self._check_due())
+        """One pass: refresh what is due, run the due health checks, the daily DLQ audit."""
+        await asyncio.gather(self._refresh_due(), self._check_due(), self._daily_audit())
+
+    async def _daily_audit(self) -> None:
+        now = utcnow()
+        async with self.gateway.transaction() as session:
+            due = await claim_run(session, "dlq_audit", now, now + timedelta(days=1))
+        if due:
+            await audit_dead_letters(self.gateway)
 
     async def _refresh_due(self) -> None:
         async with self.gateway.session() as session:

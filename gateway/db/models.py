@@ -239,3 +239,12 @@ class WebhookDeliveryRow(Base):
     last_error: Mapped[str | None] = mapped_column(Text, default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     delivered_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class PeriodicTaskRow(Base):
+    """When a cluster-wide periodic task (the daily DLQ audit) runs next; claimed with CAS."""
+
+    __tablename__ = "periodic_tasks"
+
+    name: Mapped[str] = mapped_column(String(60), primary_key=True)
+    next_run_at: Mapped[datetime] = mapped_column()

@@ -30,6 +30,7 @@ EVENTS = frozenset(
         "job.dead",
         "connection.needs_reconnect",
         "connection.health_changed",
+        "dlq.audit",
     }
 )
 # Waits after the 1st, 2nd... failed delivery; the last repeats until the event is 3 days old.

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import secrets
+from urllib.parse import urlsplit
 
 from aiohttp import web
 from sqlalchemy import select
 
 from ...db.models import WebhookEndpointRow
 from ...db.repositories import SecretRepository
-from ...errors import ResourceNotFound
+from ...errors import BadRequest, FieldProblem, ResourceNotFound
 from ...ids import new_id
 from ...webhooks.outbox import EVENTS
 from ..keys import GATEWAY, principal_of
@@ -20,7 +21,11 @@ CREATE = {
     "additionalProperties": False,
     "required": ["url", "events"],
     "properties": {
-        "url": {"type": "string", "maxLength": 2000, "pattern": "^https?://[^\\\\s/]+"},
+        "url": {
+            "type": "string",
+            "maxLength": 2000,
+            "pattern": "^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[!-~]*)?$",
+        },
         "events": {
             "type": "array",
             "minItems": 1,
@@ -47,6 +52,19 @@ ID = {
     "schema": {"type": "string", "maxLength": 60},
 }
 SECRET_PURPOSE = "webhook_signing_secret"
+
+
+def _check_url(url: str) -> None:
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018  (raises for a port out of range)
+    except ValueError:
+        parts = None
+    if parts is None or not parts.hostname:
+        raise BadRequest(
+            "url is not a usable http(s) URL",
+            errors=[FieldProblem("url", "invalid", "use e.g. https://app.example.com/hooks")],
+        )
 
 
 def endpoint_json(row: WebhookEndpointRow) -> dict:
@@ -95,6 +113,7 @@ def install(spec: ApiSpec) -> None:
 
 async def create_endpoint(request: web.Request) -> web.Response:
     body = await json_body(request, CREATE)
+    _check_url(body["url"])
     gateway = request.config_dict[GATEWAY]
     tenant_id = principal_of(request).tenant_id
     secret = "whsec_" + secrets.token_urlsafe(32)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
-import pytest
 from sqlalchemy import func, select
 
 from gateway.db.base import utcnow
@@ -14,13 +13,6 @@ from gateway.db.models import PublishJobRow
 from gateway.jobs.worker import Workers
 
 from ..connections.conftest import start_live
-
-
-@pytest.fixture
-async def live(aiohttp_server, tmp_path):
-    running = await start_live(aiohttp_server, tmp_path)
-    yield running
-    await running.http.close()
 
 
 async def account_of(live) -> tuple[str, str]:

@@ -1,0 +1,14 @@
+"""A gateway with the example OAuth platform, on a real port, for the pipeline tests."""
+
+from __future__ import annotations
+
+import pytest
+
+from ..connections.conftest import start_live
+
+
+@pytest.fixture
+async def live(aiohttp_server, tmp_path):
+    running = await start_live(aiohttp_server, tmp_path)
+    yield running
+    await running.http.close()
