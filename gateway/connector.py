@@ -65,6 +65,8 @@ class Connector:
     settings: ClassVar[tuple[SettingSpec, ...]] = ()
     # Real host names the platform is reached at; each becomes a prefix under the sandbox root.
     hosts: ClassVar[tuple[str, ...]] = ()
+    # Publish jobs for one account run one at a time (platforms that reject concurrent posts).
+    one_at_a_time_per_account: ClassVar[bool] = False
     # Per-platform `options` the publish request accepts, documented in /api/platforms.
     options_schema: ClassVar[dict[str, Any]] = {}
 

@@ -83,6 +83,20 @@ class JobRepository:
         result = await self.session.execute(query)
         return list(result.scalars())
 
+    async def account_busy(self, account_id: str, job_id: str, now: datetime) -> bool:
+        """Another job for this account holds a live lease."""
+        result = await self.session.execute(
+            select(PublishJobRow.id)
+            .where(
+                PublishJobRow.account_id == account_id,
+                PublishJobRow.id != job_id,
+                PublishJobRow.status.in_(("running", "processing")),
+                PublishJobRow.lease_until >= now,
+            )
+            .limit(1)
+        )
+        return result.first() is not None
+
     async def fenced_update(self, job_id: str, fence: int, **values: object) -> bool:
         """Write only if this worker's attempt is still the job's current one."""
         result = await self.session.execute(

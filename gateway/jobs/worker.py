@@ -124,8 +124,12 @@ class Workers:
         max_age = timedelta(days=self.settings.max_age_days)
         async with self.gateway.transaction() as session:
             repo = JobRepository(session)
-            candidates = await repo.claimable(now, 5, skip_locked=not self.gateway.uses_sqlite)
+            candidates = await repo.claimable(now, 20, skip_locked=not self.gateway.uses_sqlite)
             for job in candidates:
+                connector = self.gateway.connectors.get(job.platform)
+                serial = connector is not None and connector.one_at_a_time_per_account
+                if serial and await repo.account_busy(job.account_id, job.id, now):
+                    continue  # its account is busy: it waits its turn, others go ahead
                 if job.status == "running" and job.attempts >= job.max_attempts:
                     # It keeps taking its worker down with it: stop trying.
                     await self._bury(

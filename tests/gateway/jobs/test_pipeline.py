@@ -371,3 +371,19 @@ async def test_background_workers_publish_without_help(aiohttp_server, tmp_path)
         assert (await job(live, accepted["jobId"]))["status"] == "published"
     finally:
         await live.http.close()
+
+
+async def test_one_job_at_a_time_per_account_when_the_connector_asks(live, monkeypatch):
+    from gateway_example_plugin.social_connector import ExampleSocialConnector
+
+    monkeypatch.setattr(ExampleSocialConnector, "one_at_a_time_per_account", True)
+    connection_id, account_id = await account_of(live)
+    _, first = await queue(live, connection_id, account_id)
+    _, second = await queue(live, connection_id, account_id)
+    busy, other = Workers(live.gateway, 1), Workers(live.gateway, 1)
+    claimed = await busy.claim()
+    assert claimed.id == first["jobId"]
+    assert await other.claim() is None  # the same account is busy: the second job waits
+    await busy.execute(claimed)
+    assert await other.run_once()
+    assert [(await job(live, a["jobId"]))["status"] for a in (first, second)] == ["published"] * 2
