@@ -47,24 +47,27 @@ def summary(samples: list[float]) -> str:
     )
 
 
-async def main(rounds: int, connections: int) -> None:
+async def start_example_gateway(
+    database_url: str | None = None, **sections: dict
+) -> tuple[web.AppRunner, Gateway, str, str]:
+    """A gateway with the example plugin on a free loopback port: (runner, gateway, URL, key)."""
     import gateway_example_plugin
+
+    from gateway.telemetry import configure_logging
 
     tmp = Path(tempfile.mkdtemp())
     port = free_port()
-    settings = settings_from_mapping(
-        {
-            "core": {"data_dir": str(tmp)},
-            "server": {"port": port},
-            "database": {"url": f"sqlite+aiosqlite:///{tmp}/bench.db"},
-            "vault": {"keys": [f"bench:{generate_key()}"]},
-            "sandbox": {"auto_approve": True},
-            "logging": {"level": "warning", "format": "json"},
-            "connections": {"background": False},
-        }
-    )
-    from gateway.telemetry import configure_logging
-
+    raw = {
+        "core": {"data_dir": str(tmp)},
+        "server": {"port": port},
+        "database": {"url": database_url or f"sqlite+aiosqlite:///{tmp}/bench.db"},
+        "vault": {"keys": [f"bench:{generate_key()}"]},
+        "sandbox": {"auto_approve": True},
+        "logging": {"level": "warning", "format": "json"},
+        "connections": {"background": False},
+        **sections,
+    }
+    settings = settings_from_mapping(raw)
     configure_logging(settings.logging)
     gateway = Gateway.from_settings(
         settings, extra_plugins=[("example", gateway_example_plugin)], entry_points=False
@@ -72,8 +75,12 @@ async def main(rounds: int, connections: int) -> None:
     runner = web.AppRunner(create_app(gateway), access_log=None)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", port).start()
-    base = f"http://127.0.0.1:{port}"
     key = (await admin.create_tenant(gateway, "bench")).api_key
+    return runner, gateway, f"http://127.0.0.1:{port}", key
+
+
+async def main(rounds: int, connections: int) -> None:
+    runner, gateway, base, key = await start_example_gateway()
     headers = {"Authorization": f"Bearer {key}"}
     try:
         async with aiohttp.ClientSession(headers=headers) as http:

@@ -13,25 +13,16 @@ import argparse
 import asyncio
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import aiohttp
-from aiohttp import web
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests" / "fixtures" / "example-plugin" / "src"))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from connections import PLATFORM, free_port  # noqa: E402
-
-from gateway import admin  # noqa: E402
-from gateway.host import Gateway  # noqa: E402
-from gateway.settings import settings_from_mapping  # noqa: E402
-from gateway.telemetry import configure_logging  # noqa: E402
-from gateway.vault import generate_key  # noqa: E402
-from gateway.web.app import create_app  # noqa: E402
+from connections import PLATFORM, start_example_gateway  # noqa: E402
 
 
 async def load(http, url, clients: int, requests: int, body=None) -> dict[str, float]:
@@ -67,31 +58,7 @@ async def load(http, url, clients: int, requests: int, body=None) -> dict[str, f
 
 
 async def main(database_url: str | None, clients: int, requests: int) -> None:
-    import gateway_example_plugin
-
-    tmp = Path(tempfile.mkdtemp())
-    port = free_port()
-    settings = settings_from_mapping(
-        {
-            "core": {"data_dir": str(tmp)},
-            "server": {"port": port},
-            "database": {"url": database_url or f"sqlite+aiosqlite:///{tmp}/bench.db"},
-            "vault": {"keys": [f"bench:{generate_key()}"]},
-            "sandbox": {"auto_approve": True},
-            "logging": {"level": "warning", "format": "json"},
-            "connections": {"background": False},
-            "jobs": {"concurrency": 0},
-        }
-    )
-    configure_logging(settings.logging)
-    gateway = Gateway.from_settings(
-        settings, extra_plugins=[("example", gateway_example_plugin)], entry_points=False
-    )
-    runner = web.AppRunner(create_app(gateway), access_log=None)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    base = f"http://127.0.0.1:{port}"
-    key = (await admin.create_tenant(gateway, "bench")).api_key
+    runner, _, base, key = await start_example_gateway(database_url, jobs={"concurrency": 0})
     try:
         connector = aiohttp.TCPConnector(limit=clients)
         headers = {"Authorization": f"Bearer {key}"}

@@ -13,6 +13,7 @@ from ..db.base import utcnow
 from ..db.connections import ConnectionRepository, HealthCheckRepository
 from ..db.models import ConnectionRow, HealthCheckRow
 from ..errors import GatewayError, NeedsReauth, PermissionDenied, PlatformError
+from ..timefmt import rfc3339
 from ..types import Event, RefreshKind
 
 if TYPE_CHECKING:
@@ -37,7 +38,7 @@ class CheckResult:
             "status": self.status,
             "ok": self.ok,
             "latencyMs": round(self.latency_ms, 1),
-            "checkedAt": self.checked_at.isoformat().replace("+00:00", "Z"),
+            "checkedAt": rfc3339(self.checked_at),
             "errorCode": self.error_code,
             "detail": self.detail,
         }

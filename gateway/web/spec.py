@@ -59,6 +59,16 @@ CURSOR_PARAM = {
 }
 
 
+def path_param(name: str) -> dict[str, Any]:
+    """An id in the path (``/api/jobs/{jobId}``)."""
+    return {
+        "name": name,
+        "in": "path",
+        "required": True,
+        "schema": {"type": "string", "maxLength": 60},
+    }
+
+
 @dataclass(slots=True)
 class Operation:
     method: str

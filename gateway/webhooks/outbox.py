@@ -16,6 +16,7 @@ from ..db.base import utcnow
 from ..db.models import WebhookDeliveryRow, WebhookEndpointRow
 from ..db.repositories import SecretRepository
 from ..ids import new_id
+from ..timefmt import rfc3339
 from .signing import sign
 
 if TYPE_CHECKING:
@@ -58,7 +59,7 @@ async def enqueue(gateway: Gateway, event: Event) -> int:
     targets = [e for e in endpoints if event.name in e.events]
     if not targets:
         return 0
-    occurred = (event.occurred_at or utcnow()).isoformat().replace("+00:00", "Z")
+    occurred = rfc3339(event.occurred_at or utcnow())
     async with gateway.transaction() as session:
         for endpoint in targets:
             delivery_id = new_id("evt")

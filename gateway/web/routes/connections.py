@@ -15,6 +15,7 @@ from ...connections.service import (
 from ...db.connections import AccountRepository, ConnectionRepository
 from ...db.models import AccountRow, ConnectionRow
 from ...errors import Conflict, FieldProblem, ResourceNotFound, UnsupportedCapability
+from ...timefmt import rfc3339
 from ...types import RefreshKind
 from ..keys import GATEWAY, principal_of
 from ..pagination import after_cursor, keyset_page
@@ -25,6 +26,7 @@ from ..spec import (
     ApiSpec,
     json_body,
     json_response,
+    path_param,
     problem,
     query_params,
 )
@@ -97,12 +99,7 @@ PLATFORM_PARAM = {
     "required": True,
     "schema": {"type": "string", "pattern": "^[a-z][a-z0-9]{1,31}$"},
 }
-ID_PARAM = {
-    "name": "connectionId",
-    "in": "path",
-    "required": True,
-    "schema": {"type": "string", "maxLength": 60},
-}
+ID_PARAM = path_param("connectionId")
 LIST_PARAMS = (
     LIMIT_PARAM,
     CURSOR_PARAM,
@@ -158,10 +155,6 @@ CALLBACK_PARAMS = tuple(
 NOT_FOUND = problem("No such connection (or not this tenant's)")
 
 
-def _time(value) -> str | None:
-    return value.isoformat().replace("+00:00", "Z") if value else None
-
-
 def connection_json(row: ConnectionRow) -> dict:
     return {
         "id": row.id,
@@ -171,10 +164,10 @@ def connection_json(row: ConnectionRow) -> dict:
         "displayName": row.display_name,
         "externalUserId": row.external_user_id,
         "scopes": row.scopes.split(),
-        "tokenExpiresAt": _time(row.token_expires_at),
-        "nextRefreshAt": _time(row.next_refresh_at),
-        "lastHealthCheckAt": _time(row.last_health_check_at),
-        "createdAt": _time(row.created_at),
+        "tokenExpiresAt": rfc3339(row.token_expires_at),
+        "nextRefreshAt": rfc3339(row.next_refresh_at),
+        "lastHealthCheckAt": rfc3339(row.last_health_check_at),
+        "createdAt": rfc3339(row.created_at),
     }
 
 
@@ -319,7 +312,7 @@ async def oauth_start(request: web.Request) -> web.Response:
         {
             "authorizationUrl": started.authorization_url,
             "state": started.state,
-            "expiresAt": _time(started.expires_at),
+            "expiresAt": rfc3339(started.expires_at),
         }
     )
 

@@ -13,6 +13,7 @@ from ...db.models import PublishJobRow
 from ...db.repositories import SecretRepository
 from ...errors import BadRequest, Conflict, NotFound, ResourceNotFound
 from ...jobs.submit import submit
+from ...timefmt import rfc3339
 from ...types import AccountRef
 from ..keys import GATEWAY, principal_of
 from ..pagination import after_cursor, keyset_page
@@ -22,6 +23,7 @@ from ..spec import (
     ApiSpec,
     json_body,
     json_response,
+    path_param,
     problem,
     query_params,
 )
@@ -139,15 +141,6 @@ def page_schema(item: dict) -> dict:
     }
 
 
-def path_id(name: str) -> dict:
-    return {
-        "name": name,
-        "in": "path",
-        "required": True,
-        "schema": {"type": "string", "maxLength": 60},
-    }
-
-
 IDEMPOTENCY = {
     "name": "Idempotency-Key",
     "in": "header",
@@ -174,10 +167,6 @@ JOB_FILTERS = (
 NOT_FOUND = problem("No such job (or not this tenant's)")
 
 
-def _time(value) -> str | None:
-    return value.isoformat().replace("+00:00", "Z") if value else None
-
-
 def job_json(job: PublishJobRow) -> dict:
     waiting = job.status in ("scheduled", "queued", "failed")
     return {
@@ -189,10 +178,10 @@ def job_json(job: PublishJobRow) -> dict:
         "accountId": job.account_id,
         "attempts": job.attempts,
         "maxAttempts": job.max_attempts,
-        "nextAttemptAt": _time(job.next_attempt_at) if waiting else None,
-        "scheduledAt": _time(job.scheduled_at),
-        "createdAt": _time(job.created_at),
-        "publishedAt": _time(job.published_at),
+        "nextAttemptAt": rfc3339(job.next_attempt_at) if waiting else None,
+        "scheduledAt": rfc3339(job.scheduled_at),
+        "createdAt": rfc3339(job.created_at),
+        "publishedAt": rfc3339(job.published_at),
         "remotePostId": job.remote_post_id,
         "remoteUrl": job.remote_url,
         "error": job.error_json,
@@ -206,7 +195,7 @@ def dead_json(job: PublishJobRow) -> dict:
         "platform": job.platform,
         "reasonCode": job.dead_reason,
         "error": job.error_json,
-        "deadAt": _time(job.dead_at),
+        "deadAt": rfc3339(job.dead_at),
         "timeInQueueSeconds": round(
             ((job.dead_at or utcnow()) - job.created_at).total_seconds(), 3
         ),
@@ -245,7 +234,7 @@ def install(spec: ApiSpec) -> None:
         "/api/jobs/{jobId}",
         summary="One job",
         tags=tags,
-        parameters=(path_id("jobId"),),
+        parameters=(path_param("jobId"),),
         responses={200: json_response(JOB), 404: NOT_FOUND},
     )(read_job)
     spec.route(
@@ -253,7 +242,7 @@ def install(spec: ApiSpec) -> None:
         "/api/jobs/{jobId}",
         summary="Cancel a job that has not started",
         tags=tags,
-        parameters=(path_id("jobId"),),
+        parameters=(path_param("jobId"),),
         responses={
             200: json_response(JOB),
             404: NOT_FOUND,
@@ -273,7 +262,7 @@ def install(spec: ApiSpec) -> None:
         "/api/dlq/{jobId}/replay",
         summary="Queue a dead job again with fresh attempts",
         tags=("dlq",),
-        parameters=(path_id("jobId"),),
+        parameters=(path_param("jobId"),),
         responses={200: json_response(JOB), 404: NOT_FOUND},
     )(replay)
     spec.route(
@@ -281,7 +270,7 @@ def install(spec: ApiSpec) -> None:
         "/api/dlq/{jobId}",
         summary="Discard a dead job (kept as cancelled)",
         tags=("dlq",),
-        parameters=(path_id("jobId"),),
+        parameters=(path_param("jobId"),),
         responses={200: json_response(JOB), 404: NOT_FOUND},
     )(discard)
     spec.route(
@@ -289,7 +278,7 @@ def install(spec: ApiSpec) -> None:
         "/api/posts/{postId}",
         summary="Delete a published post at the platform",
         tags=tags,
-        parameters=(path_id("postId"),),
+        parameters=(path_param("postId"),),
         responses={
             200: json_response(
                 {

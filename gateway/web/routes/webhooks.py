@@ -12,9 +12,10 @@ from ...db.models import WebhookEndpointRow
 from ...db.repositories import SecretRepository
 from ...errors import BadRequest, FieldProblem, ResourceNotFound
 from ...ids import new_id
+from ...timefmt import rfc3339
 from ...webhooks.outbox import EVENTS
 from ..keys import GATEWAY, principal_of
-from ..spec import ApiSpec, json_body, json_response, problem
+from ..spec import ApiSpec, json_body, json_response, path_param, problem
 
 CREATE = {
     "type": "object",
@@ -45,12 +46,7 @@ ENDPOINT = {
         "secret": {"type": "string", "description": "returned once, on creation"},
     },
 }
-ID = {
-    "name": "endpointId",
-    "in": "path",
-    "required": True,
-    "schema": {"type": "string", "maxLength": 60},
-}
+ID = path_param("endpointId")
 SECRET_PURPOSE = "webhook_signing_secret"
 
 
@@ -72,7 +68,7 @@ def endpoint_json(row: WebhookEndpointRow) -> dict:
         "id": row.id,
         "url": row.url,
         "events": list(row.events),
-        "createdAt": row.created_at.isoformat().replace("+00:00", "Z"),
+        "createdAt": rfc3339(row.created_at),
     }
 
 
