@@ -173,6 +173,7 @@ class PublishJobRow(Base):
     __table_args__ = (
         UniqueConstraint("tenant_id", "idempotency_key"),
         Index("ix_publish_jobs_due", "status", "next_attempt_at"),
+        Index("ix_publish_jobs_analytics_due", "analytics_next_at"),
     )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
@@ -203,6 +204,29 @@ class PublishJobRow(Base):
     published_at: Mapped[datetime | None] = mapped_column(default=None)
     dead_at: Mapped[datetime | None] = mapped_column(default=None)
     deleted_at: Mapped[datetime | None] = mapped_column(default=None)
+    # Asynchronous platforms: what to poll, since when, and how often it was polled.
+    poll_handle: Mapped[dict | None] = mapped_column(JSON, default=None)
+    processing_since: Mapped[datetime | None] = mapped_column(default=None)
+    polls: Mapped[int] = mapped_column(default=0, server_default="0")
+    # The next analytics collection (+1 h, +6 h ... after publishing) and how many were made.
+    analytics_next_at: Mapped[datetime | None] = mapped_column(default=None)
+    analytics_step: Mapped[int] = mapped_column(default=0, server_default="0")
+
+
+class PublishJobAnalyticsRow(Base):
+    """One analytics collection of a published post: the time series behind /api/analytics."""
+
+    __tablename__ = "publish_job_analytics"
+    __table_args__ = (Index("ix_publish_job_analytics_job_collected", "job_id", "collected_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    job_id: Mapped[str] = mapped_column(ForeignKey("publish_jobs.id", ondelete="CASCADE"))
+    tenant_id: Mapped[str] = mapped_column(String(40))
+    platform: Mapped[str] = mapped_column(String(32))
+    collected_at: Mapped[datetime] = mapped_column(default=utcnow)
+    trigger: Mapped[str] = mapped_column(String(20))  # "scheduled" or "refresh"
+    metrics: Mapped[dict] = mapped_column(JSON)
+    raw: Mapped[dict] = mapped_column(JSON)
 
 
 class WebhookEndpointRow(Base):
