@@ -30,8 +30,10 @@ from .redaction import redact_url
 from .registry import ConnectorRegistry, RouteRegistry, SandboxRegistry
 from .sandbox import Sandbox
 from .types import (
+    METRICS,
     AccountInfo,
     AccountRef,
+    Analytics,
     ApiKeySpec,
     AuthKind,
     Authorization,
@@ -40,6 +42,7 @@ from .types import (
     HealthResult,
     Limits,
     OAuth2Spec,
+    PollPolicy,
     PostKind,
     Principal,
     PublishRequest,
@@ -83,8 +86,10 @@ def current_principal(request) -> Principal:
 
 
 __all__ = [
+    "METRICS",
     "AccountInfo",
     "AccountRef",
+    "Analytics",
     "ApiError",
     "ApiKeySpec",
     "AuthKind",
@@ -110,6 +115,7 @@ __all__ = [
     "OutcomeUnknown",
     "PermissionDenied",
     "PlatformError",
+    "PollPolicy",
     "PostKind",
     "Principal",
     "PublishRequest",

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from .errors import FieldProblem, UnsupportedCapability
 from .types import (
     AccountInfo,
     AccountRef,
+    Analytics,
     ApiKeySpec,
     AuthKind,
     Authorization,
@@ -16,6 +18,7 @@ from .types import (
     HealthResult,
     Limits,
     OAuth2Spec,
+    PollPolicy,
     PublishRequest,
     PublishResult,
     RateLimit,
@@ -69,6 +72,11 @@ class Connector:
     one_at_a_time_per_account: ClassVar[bool] = False
     # Per-platform `options` the publish request accepts, documented in /api/platforms.
     options_schema: ClassVar[dict[str, Any]] = {}
+    # Asynchronous publishing: how a `processing` result is polled until it is done.
+    polling: ClassVar[PollPolicy] = PollPolicy()
+    # How long after publishing the platform's figures settle; analytics collections
+    # (+1 h, +6 h, +24 h, +72 h, +7 d) are shifted by it.
+    analytics_delay: ClassVar[timedelta] = timedelta(0)
 
     def __init__(self, context: ConnectorContext) -> None:
         self.context = context
@@ -199,7 +207,13 @@ class Connector:
     async def poll(
         self, handle: dict[str, Any], account: AccountRef, credentials: Credentials
     ) -> PublishResult:
-        """For a ``processing`` result: ask again (the platform finished, or is still busy)."""
+        """For a ``processing`` result: ask again.
+
+        Return ``processing=True`` (with an updated ``handle`` if it changed) while the platform
+        is still busy, the final result once it is done, or raise a non-retryable
+        ``PlatformError`` with the platform's reason when it failed (an Instagram container in
+        ``ERROR``). A retryable error is polled again later; it never publishes again.
+        """
         raise self._unsupported("asynchronous publishing")
 
     async def delete(self, remote_id: str, account: AccountRef, credentials: Credentials) -> None:
@@ -208,5 +222,6 @@ class Connector:
 
     async def fetch_analytics(
         self, remote_id: str, account: AccountRef, credentials: Credentials
-    ) -> dict[str, Any]:
+    ) -> Analytics:
+        """The post's figures now, under the unified names of ``METRICS`` (raw answer kept)."""
         raise self._unsupported("analytics")

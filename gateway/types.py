@@ -251,3 +251,44 @@ class PublishResult:
     url: str | None = None
     processing: bool = False
     handle: dict[str, Any] = field(default_factory=dict)
+
+
+# The unified analytics metrics every connector maps its platform's figures onto.
+METRICS = (
+    "impressions",
+    "reach",
+    "views",
+    "likes",
+    "comments",
+    "shares",
+    "saves",
+    "clicks",
+    "engagement",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Analytics:
+    """One collection of a post's figures.
+
+    ``metrics`` uses the names in :data:`METRICS`; a metric the platform does not give is left
+    out or ``None`` (never 0), and the core fills the rest with ``None``. ``raw`` is the
+    platform's own answer, kept beside the unified figures.
+    """
+
+    metrics: dict[str, int | float | None]
+    raw: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class PollPolicy:
+    """How the core polls a ``processing`` publish (an Instagram container, a TikTok upload).
+
+    The first poll comes ``first`` after the publish call, each next one ``factor`` times later
+    (at most ``longest``); a publish still processing after ``timeout`` fails the job.
+    """
+
+    first: timedelta = timedelta(seconds=5)
+    factor: float = 2.0
+    longest: timedelta = timedelta(minutes=1)
+    timeout: timedelta = timedelta(hours=1)
