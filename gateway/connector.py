@@ -216,6 +216,12 @@ class Connector:
         """
         raise self._unsupported("asynchronous publishing")
 
+    async def cancel_scheduled(
+        self, remote_id: str, account: AccountRef, credentials: Credentials
+    ) -> None:
+        """Unschedule a post the platform's own scheduler holds (the job was cancelled)."""
+        raise self._unsupported("cancelling a scheduled post")
+
     async def delete(self, remote_id: str, account: AccountRef, credentials: Credentials) -> None:
         """Delete a published post; raise ``NotFound`` if it is already gone."""
         raise self._unsupported("deleting posts")

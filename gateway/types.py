@@ -229,6 +229,10 @@ class PublishRequest:
     media_urls: tuple[str, ...] = ()
     link: str | None = None
     options: dict[str, Any] = field(default_factory=dict)  # this platform's `options` entry
+    # Set only for connectors with `native_scheduling`: publish at this time on the platform's
+    # own scheduler. A connector that cannot schedule this one raises UnsupportedCapability,
+    # and the core falls back to its own scheduler (recording why in the job's notes).
+    scheduled_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -251,6 +255,12 @@ class PublishResult:
     url: str | None = None
     processing: bool = False
     handle: dict[str, Any] = field(default_factory=dict)
+    # For `processing`: when to poll first, if not by the connector's PollPolicy (a campaign
+    # scheduled on the platform is polled at its send time).
+    poll_at: datetime | None = None
+    # Things the client should know about how the post was made ("send time rounded up to
+    # 10:15 UTC"), shown in the job's `notes`.
+    notes: tuple[str, ...] = ()
 
 
 # The unified analytics metrics every connector maps its platform's figures onto.
