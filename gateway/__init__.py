@@ -78,6 +78,13 @@ def ensure_owned(request, owner_tenant_id: str | None, what: str) -> None:
     check(request, owner_tenant_id, what)
 
 
+async def read_json(request, schema: dict) -> dict:
+    """A plugin route's JSON body checked against ``schema`` (``BadRequest`` names each field)."""
+    from .web.spec import json_body
+
+    return await json_body(request, schema)
+
+
 def current_principal(request) -> Principal:
     """The authenticated caller of a plugin's `/api/plugins/...` route."""
     from .web.keys import principal_of
@@ -141,6 +148,7 @@ __all__ = [
     "ensure_owned",
     "hookimpl",
     "parse_retry_after",
+    "read_json",
     "redact_url",
     "require_admin",
     "route_url",

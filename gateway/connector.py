@@ -61,6 +61,9 @@ class Connector:
     platform: ClassVar[str] = ""
     display_name: ClassVar[str] = ""
     auth: ClassVar[OAuth2Spec | ApiKeySpec | None] = None
+    # An OAuth platform that also takes keys the user pastes (Mailchimp): POST /api/connections
+    # accepts them too, through ``verify_api_key``.
+    api_key_auth: ClassVar[ApiKeySpec | None] = None
     refresh_policy: ClassVar[RefreshPolicy] = RefreshPolicy()
     capabilities: ClassVar[Capabilities] = Capabilities()
     limits: ClassVar[Limits] = Limits()
@@ -88,12 +91,25 @@ class Connector:
         return AuthKind.OAUTH2 if isinstance(cls.auth, OAuth2Spec) else AuthKind.API_KEY
 
     @classmethod
+    def accepts_api_keys(cls) -> bool:
+        return isinstance(cls.auth, ApiKeySpec) or cls.api_key_auth is not None
+
+    @classmethod
+    def auth_methods(cls) -> list[str]:
+        """Every way a connection can be made: ``auth`` first, then an API key if also taken."""
+        methods = [str(cls.auth_kind())]
+        if cls.accepts_api_keys() and AuthKind.API_KEY not in methods:
+            methods.append(str(AuthKind.API_KEY))
+        return methods
+
+    @classmethod
     def describe(cls, version: str) -> dict[str, Any]:
         """The platform's entry in ``GET /api/platforms``."""
         return {
             "name": cls.platform,
             "displayName": cls.display_name or cls.platform,
             "auth": str(cls.auth_kind()),
+            "authMethods": cls.auth_methods(),
             "capabilities": cls.capabilities.as_json(),
             "limits": cls.limits.as_json(),
             "options": cls.options_schema,

@@ -1,1 +1,12 @@
-"""The built-in mailchimp plugin; its connector and sandbox register here once they land."""
+"""The built-in Mailchimp plugin: email campaigns to audiences, and the Marketing API sandbox."""
+
+from __future__ import annotations
+
+from gateway import hookimpl
+
+
+@hookimpl
+def register_sandboxes(registry):
+    from .sandbox import MailchimpSandbox
+
+    registry.add(MailchimpSandbox)

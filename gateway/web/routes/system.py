@@ -32,6 +32,7 @@ PLATFORM_SCHEMA = {
         "name": {"type": "string"},
         "displayName": {"type": "string"},
         "auth": {"enum": ["oauth2", "apiKey"]},
+        "authMethods": {"type": "array", "items": {"enum": ["oauth2", "apiKey"]}},
         "capabilities": {"type": "object"},
         "limits": {"type": "object"},
         "options": {"type": "object"},
