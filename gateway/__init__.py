@@ -78,6 +78,13 @@ def ensure_owned(request, owner_tenant_id: str | None, what: str) -> None:
     check(request, owner_tenant_id, what)
 
 
+async def owned_account(request, account_id: str) -> tuple[AccountRef, Credentials]:
+    """The caller's own active account (``ResourceNotFound`` otherwise) and its credentials."""
+    from .web.access import owned_account as resolve
+
+    return await resolve(request, account_id)
+
+
 async def read_json(request, schema: dict) -> dict:
     """A plugin route's JSON body checked against ``schema`` (``BadRequest`` names each field)."""
     from .web.spec import json_body
@@ -147,6 +154,7 @@ __all__ = [
     "current_principal",
     "ensure_owned",
     "hookimpl",
+    "owned_account",
     "parse_retry_after",
     "read_json",
     "redact_url",

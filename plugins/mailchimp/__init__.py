@@ -1,8 +1,15 @@
-"""The built-in Mailchimp plugin: email campaigns to audiences, and the Marketing API sandbox."""
+"""The built-in Mailchimp plugin: hook implementations only."""
 
 from __future__ import annotations
 
 from gateway import hookimpl
+
+
+@hookimpl
+def register_connectors(registry):
+    from .connector import MailchimpConnector
+
+    registry.add(MailchimpConnector)
 
 
 @hookimpl
