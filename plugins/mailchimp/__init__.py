@@ -17,3 +17,10 @@ def register_sandboxes(registry):
     from .sandbox import MailchimpSandbox
 
     registry.add(MailchimpSandbox)
+
+
+@hookimpl
+def register_routes(registry):
+    from .routes import register
+
+    register(registry)
