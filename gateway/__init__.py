@@ -42,6 +42,7 @@ from .types import (
     HealthResult,
     Limits,
     OAuth2Spec,
+    PlatformEvent,
     PollPolicy,
     PostKind,
     Principal,
@@ -53,8 +54,10 @@ from .types import (
     RefreshPolicy,
     SettingSpec,
     TokenSet,
+    WebhookDelivery,
 )
 from .vault import Secret
+from .webhooks.ingress import ConnectionInfo, PostInfo, WebhookContext
 
 
 def current_gateway(request):
@@ -97,6 +100,7 @@ __all__ = [
     "BadRequest",
     "Capabilities",
     "Conflict",
+    "ConnectionInfo",
     "Connector",
     "ConnectorContext",
     "ConnectorRegistry",
@@ -115,7 +119,9 @@ __all__ = [
     "OutcomeUnknown",
     "PermissionDenied",
     "PlatformError",
+    "PlatformEvent",
     "PollPolicy",
+    "PostInfo",
     "PostKind",
     "Principal",
     "PublishRequest",
@@ -136,6 +142,8 @@ __all__ = [
     "Transient",
     "Unprocessable",
     "UnsupportedCapability",
+    "WebhookContext",
+    "WebhookDelivery",
     "current_gateway",
     "current_principal",
     "ensure_owned",

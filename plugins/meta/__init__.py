@@ -1,8 +1,15 @@
-"""The Meta plugin (Facebook Pages and Instagram Business): its connector and its sandbox."""
+"""The Meta plugin (Facebook Pages and Instagram Business): hook implementations only."""
 
 from __future__ import annotations
 
 from gateway import hookimpl
+
+
+@hookimpl
+def register_connectors(registry):
+    from .connector import MetaConnector
+
+    registry.add(MetaConnector)
 
 
 @hookimpl

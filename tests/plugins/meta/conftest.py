@@ -123,3 +123,12 @@ async def graph(aiohttp_server):
     running = await start_graph(aiohttp_server)
     yield running
     await running.http.close()
+
+
+@pytest.fixture
+async def meta(aiohttp_server, tmp_path):
+    from .live import start_meta
+
+    running = await start_meta(aiohttp_server, tmp_path)
+    yield running
+    await running.http.close()
