@@ -77,6 +77,11 @@ class MetaLive:
         body = {"connectionId": connection_id, "accountId": account["id"], **fields}
         return await self.api("POST", "/api/publish", json=body)
 
+    async def queued(self, connection_id: str, account: dict, **fields) -> dict:
+        status, accepted = await self.publish(connection_id, account, **fields)
+        assert status == 202, accepted
+        return accepted
+
     async def run_jobs(self) -> bool:
         return await Workers(self.gateway, 1).run_once()
 
