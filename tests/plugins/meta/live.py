@@ -91,7 +91,9 @@ class MetaLive:
         return body
 
 
-async def start_meta(aiohttp_server, tmp_path, database_url=None, **sections) -> MetaLive:
+async def start_meta(
+    aiohttp_server, tmp_path, database_url=None, *, extra=(), **sections
+) -> MetaLive:
     port = free_port()
     defaults = {
         "server": {"port": port},
@@ -104,7 +106,7 @@ async def start_meta(aiohttp_server, tmp_path, database_url=None, **sections) ->
         defaults.setdefault(name, {}).update(values)
     settings = settings_for(tmp_path, database_url, **defaults)
     gateway = Gateway.from_settings(
-        settings, extra_plugins=[("meta", plugins.meta)], entry_points=False
+        settings, extra_plugins=[("meta", plugins.meta), *extra], entry_points=False
     )
     await aiohttp_server(create_app(gateway), port=port)
     key = await admin.create_tenant(gateway, "acme")
