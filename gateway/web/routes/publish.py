@@ -408,4 +408,5 @@ async def delete_post(request: web.Request) -> web.Response:
     async with gateway.transaction() as session:
         stored = await JobRepository(session).get(job.id)
         stored.deleted_at = utcnow()
+        stored.analytics_next_at = None  # nothing left to measure
     return web.json_response({"postId": post_id, "deleted": True})
