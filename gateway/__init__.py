@@ -42,6 +42,7 @@ from .types import (
     HealthResult,
     Limits,
     OAuth2Spec,
+    PlatformEvent,
     PollPolicy,
     PostKind,
     Principal,
@@ -53,8 +54,10 @@ from .types import (
     RefreshPolicy,
     SettingSpec,
     TokenSet,
+    WebhookDelivery,
 )
 from .vault import Secret
+from .webhooks.ingress import ConnectionInfo, PostInfo, WebhookContext
 
 
 def current_gateway(request):
@@ -111,6 +114,7 @@ __all__ = [
     "BadRequest",
     "Capabilities",
     "Conflict",
+    "ConnectionInfo",
     "Connector",
     "ConnectorContext",
     "ConnectorRegistry",
@@ -129,7 +133,9 @@ __all__ = [
     "OutcomeUnknown",
     "PermissionDenied",
     "PlatformError",
+    "PlatformEvent",
     "PollPolicy",
+    "PostInfo",
     "PostKind",
     "Principal",
     "PublishRequest",
@@ -150,6 +156,8 @@ __all__ = [
     "Transient",
     "Unprocessable",
     "UnsupportedCapability",
+    "WebhookContext",
+    "WebhookDelivery",
     "current_gateway",
     "current_principal",
     "ensure_owned",

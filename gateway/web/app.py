@@ -11,7 +11,7 @@ from ..host import Gateway
 from ..plugins import _core_version
 from . import middlewares
 from .keys import GATEWAY, SPEC
-from .routes import analytics, connections, publish, system, webhooks
+from .routes import analytics, connections, platform_webhooks, publish, system, webhooks
 from .spec import ApiSpec, Operation, json_response, path_param, problem
 
 _PATH_VARS = re.compile(r"{(\w+)}")
@@ -24,6 +24,7 @@ def build_spec(gateway: Gateway) -> ApiSpec:
     publish.install(spec)
     webhooks.install(spec)
     analytics.install(spec)
+    platform_webhooks.install(spec)
     for registration in gateway.routes.registrations():
         route = registration.value
         ok = (
