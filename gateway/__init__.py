@@ -58,6 +58,7 @@ from .types import (
 )
 from .vault import Secret
 from .webhooks.ingress import ConnectionInfo, PostInfo, WebhookContext
+from .webhooks.ingress import secret_url as platform_webhook_url
 
 
 def current_gateway(request):
@@ -164,6 +165,7 @@ __all__ = [
     "hookimpl",
     "owned_account",
     "parse_retry_after",
+    "platform_webhook_url",
     "read_json",
     "redact_url",
     "require_admin",

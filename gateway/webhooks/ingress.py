@@ -95,6 +95,15 @@ def url_secret(gateway: Gateway, platform: str) -> str:
     return gateway.vault.derive(f"platform-webhook:{platform}")
 
 
+def secret_url(gateway: Gateway, platform: str) -> str:
+    """Where an unsigned platform is told to deliver: ``<public url>/webhooks/<platform>/<secret>``.
+
+    For the plugin that registers it at the platform; never shown to a client, since the
+    secret is the platform's, shared by every tenant.
+    """
+    return f"{gateway.settings.base_url}/webhooks/{platform}/{url_secret(gateway, platform)}"
+
+
 def secret_matches(gateway: Gateway, platform: str, given: str) -> bool:
     return hmac.compare_digest(given.encode(), url_secret(gateway, platform).encode())
 

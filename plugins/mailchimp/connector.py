@@ -10,6 +10,7 @@ making a second one.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -19,9 +20,11 @@ from gateway import (
     Analytics,
     ApiKeySpec,
     Authorization,
+    BadRequest,
     Capabilities,
     Connector,
     Credentials,
+    Event,
     FieldProblem,
     HealthResult,
     InvalidRequest,
@@ -29,6 +32,7 @@ from gateway import (
     NotFound,
     OAuth2Spec,
     PlatformError,
+    PlatformEvent,
     PollPolicy,
     PostKind,
     PublishRequest,
@@ -37,9 +41,11 @@ from gateway import (
     RefreshPolicy,
     TokenSet,
     UnsupportedCapability,
+    WebhookContext,
+    WebhookDelivery,
 )
 
-from . import checks, content, reports
+from . import checks, content, reports, webhooks
 from .api import MailchimpApi, Target, key_target, target_of, token_target
 from .const import (
     API_KEY,
@@ -94,6 +100,8 @@ class MailchimpConnector(Connector):
     )
     # Opens and clicks come in over the first day.
     analytics_delay = timedelta(hours=1)
+    # Audience webhooks are unsigned: they go to /webhooks/mailchimp/<secret> only.
+    webhook_url_secret = True
 
     def __init__(self, context) -> None:
         super().__init__(context)
@@ -410,6 +418,56 @@ class MailchimpConnector(Connector):
     ) -> Analytics:
         report = await self.api.call(target_of(credentials), "GET", f"/reports/{remote_id}")
         return reports.analytics(report)
+
+    # -- audience webhooks (the core's ingress checked the URL secret) -----------------------
+
+    def webhook_handshake(self, query: Mapping[str, str]) -> str | None:
+        """Mailchimp checks a new webhook URL with a bare GET and wants a 200."""
+        return ""
+
+    def verify_webhook(self, delivery: WebhookDelivery) -> bool:
+        # No signature exists: reaching the secret URL is the proof.
+        return delivery.url_secret is not None
+
+    def parse_webhook(self, delivery: WebhookDelivery) -> list[PlatformEvent]:
+        if webhooks.is_validation(delivery.method, delivery.body):
+            return []  # some say the validation is an empty POST: answer it, store nothing
+        try:
+            event = webhooks.parse(delivery.body)
+        except webhooks.WebhookFormatError as err:
+            raise BadRequest(f"not a Mailchimp audience event: {err}") from None
+        # The registration put the Mailchimp account in the URL (see routes.register_webhook).
+        account = delivery.query.get("account") or None
+        return [
+            PlatformEvent(
+                key=event["dedupeKey"],
+                kind=event["name"],
+                external_id=account,
+                data={**event, "account": account},
+                occurred_at=_parse_time(event["firedAt"]),
+            )
+        ]
+
+    async def handle_webhook(self, event: PlatformEvent, context: WebhookContext) -> None:
+        """Tell every tenant connected to the Mailchimp account, as ``mailchimp.*`` events."""
+        if not event.external_id:
+            self.log.warning("mailchimp.webhook_unrouted", kind=event.kind)
+            return
+        for connection in await context.connections(event.external_id):
+            await context.emit(
+                Event(
+                    event.kind,
+                    tenant_id=connection.tenant_id,
+                    data={
+                        "connectionId": connection.id,
+                        "listId": event.data.get("listId"),
+                        "email": event.data.get("email"),
+                        "firedAt": event.data.get("firedAt"),
+                        "data": event.data.get("data"),
+                    },
+                    occurred_at=event.occurred_at,
+                )
+            )
 
 
 def _parse_time(value: Any) -> datetime | None:

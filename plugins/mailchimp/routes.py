@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from aiohttp import web
+from yarl import URL
 
 from gateway import (
     FieldProblem,
@@ -12,10 +13,11 @@ from gateway import (
     Unprocessable,
     current_gateway,
     owned_account,
+    platform_webhook_url,
     read_json,
 )
 
-from . import members
+from . import members, webhooks
 from .api import target_of
 from .const import AUDIENCE, BATCH_MEMBERS_MAX, EMAIL
 
@@ -139,7 +141,50 @@ async def batch_members(request: web.Request) -> web.Response:
     return web.json_response(answer)
 
 
+WEBHOOK_OUT: dict[str, Any] = {
+    "type": "object",
+    "properties": {"webhookId": {"type": "string"}, "events": {"type": "object"}},
+}
+
+
+async def register_webhook(request: web.Request) -> web.Response:
+    """Have Mailchimp send the audience's events to the gateway's secret URL.
+
+    Mailchimp checks the URL with a GET at once; deliveries then arrive as ``mailchimp.*``
+    events for every tenant connected to the account. The URL (and its secret, which is the
+    platform's) is never shown to the client.
+    """
+    account_id = request.match_info["accountId"]
+    account, credentials = await owned_account(request, account_id)
+    if account.kind != AUDIENCE:
+        raise ResourceNotFound(f"no Mailchimp audience {account_id}")
+    gateway = current_gateway(request)
+    url = URL(platform_webhook_url(gateway, "mailchimp")).with_query(
+        account=credentials.external_user_id or ""
+    )
+    events = dict.fromkeys(webhooks.EVENTS, True)
+    answer = await gateway.connector("mailchimp").api.call(
+        target_of(credentials),
+        "POST",
+        f"/lists/{account.external_id}/webhooks",
+        json={
+            "url": str(url),
+            "events": events,
+            "sources": {"user": True, "admin": True, "api": True},
+        },
+        idempotent=False,
+    )
+    return web.json_response({"webhookId": answer.get("id"), "events": answer.get("events")})
+
+
 def register(registry) -> None:
+    registry.add(
+        "POST",
+        "/audiences/{accountId}/webhook",
+        register_webhook,
+        summary="Have Mailchimp send this audience's events (mailchimp.*) to the gateway",
+        response=WEBHOOK_OUT,
+    )
     base = "/audiences/{accountId}/members"
     registry.add(
         "PUT",

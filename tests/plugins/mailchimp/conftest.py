@@ -94,7 +94,9 @@ class Running:
             return r.status, body
 
 
-async def start_running(tmp_path, database_url=None, **sections) -> tuple[Running, Any]:
+async def start_running(
+    tmp_path, database_url=None, *, extra_plugins=(), **sections
+) -> tuple[Running, Any]:
     from aiohttp import web
 
     import plugins.mailchimp
@@ -117,7 +119,7 @@ async def start_running(tmp_path, database_url=None, **sections) -> tuple[Runnin
         defaults.setdefault(name, {}).update(values)
     gateway = Gateway.from_settings(
         settings_for(tmp_path, database_url, **defaults),
-        extra_plugins=[(PLATFORM, plugins.mailchimp)],
+        extra_plugins=[(PLATFORM, plugins.mailchimp), *extra_plugins],
         entry_points=False,
     )
     # As `gateway serve` runs it: a client that gives up does not cancel the handler.
