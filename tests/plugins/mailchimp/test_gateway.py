@@ -254,3 +254,18 @@ async def test_member_routes_are_tenant_scoped_and_documented(live: Running):
     assert schema["required"] == ["email"]
     assert operation["parameters"][0]["name"] == "accountId"
     assert "/api/plugins/mailchimp/audiences/{accountId}/members/batch" in document["paths"]
+
+
+async def test_report_metrics_after_the_sandbox_clock_moves(live: Running):
+    connection_id, accounts = await connect_key(live)
+    _, accepted = await publish(live, connection_id, accounts[LIST], title="Hi", body="x")
+    assert (await settled(live, accepted["jobId"]))["status"] == "published"
+    path = f"/api/analytics/{accepted['postId']}?refresh=true"
+    status, early = await live.api("GET", path)
+    assert status == 200, early
+    assert early["metrics"]["reach"] == 0 and early["metrics"]["likes"] is None
+    await live.advance(24 * 3600)
+    status, later = await live.api("GET", path)
+    assert later["metrics"]["reach"] == 420 and later["metrics"]["impressions"] == 630
+    assert later["metrics"]["clicks"] == later["raw"]["clicks"]["clicks_total"] > 0
+    assert later["raw"]["emails_sent"] == 1000 and later["raw"]["bounces"]["hard_bounces"] == 4
