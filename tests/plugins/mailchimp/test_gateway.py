@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
 from gateway import admin
+from plugins.mailchimp.connector import round_up_to_quarter
 
-from .conftest import ACME, Running, start_running
+from .conftest import ACME, FREEBIE, Running, start_running
 
 LIST = "a1b2c3d4e5"
 
@@ -269,3 +271,57 @@ async def test_report_metrics_after_the_sandbox_clock_moves(live: Running):
     assert later["metrics"]["reach"] == 420 and later["metrics"]["impressions"] == 630
     assert later["metrics"]["clicks"] == later["raw"]["clicks"]["clicks_total"] > 0
     assert later["raw"]["emails_sent"] == 1000 and later["raw"]["bounces"]["hard_bounces"] == 4
+
+
+async def wait_for(live: Running, job_id: str, predicate) -> dict:
+    for _ in range(400):
+        _, job = await live.api("GET", f"/api/jobs/{job_id}")
+        if predicate(job):
+            return job
+        await asyncio.sleep(0.025)
+    pytest.fail(f"job {job_id} never got there: {job}")
+
+
+def later_on(minutes: int, extra_seconds: int = 0) -> datetime:
+    base = round_up_to_quarter(datetime.now(UTC) + timedelta(minutes=minutes))
+    return base + timedelta(minutes=4, seconds=extra_seconds)
+
+
+async def test_publish_scheduled_on_mailchimp_then_cancel(live: Running):
+    connection_id, accounts = await connect_key(live)
+    asked = later_on(120, 10)
+    status, accepted = await publish(
+        live,
+        connection_id,
+        accounts[LIST],
+        title="Later",
+        body="x",
+        scheduledAt=asked.isoformat().replace("+00:00", "Z"),
+    )
+    assert (status, accepted["status"]) == (202, "scheduled")
+    job = await wait_for(live, accepted["jobId"], lambda j: j["remotePostId"])
+    assert job["status"] == "scheduled"
+    send_at = round_up_to_quarter(asked)
+    assert any("rounded up" in note and f"{send_at:%H:%M}" in note for note in job["notes"])
+    (campaign,) = (await live.state())["posts"]
+    assert (campaign["status"], campaign["id"]) == ("schedule", job["remotePostId"])
+    assert campaign["send_time"] == send_at.isoformat()
+    status, cancelled = await live.api("DELETE", f"/api/jobs/{accepted['jobId']}")
+    assert (status, cancelled["status"]) == (200, "cancelled")
+    assert (await live.state())["posts"] == []  # unscheduled, and the draft removed
+
+
+async def test_a_free_plan_falls_back_to_the_gateway_scheduler(live: Running):
+    connection_id, accounts = await connect_key(live, FREEBIE.api_key)
+    _, accepted = await publish(
+        live,
+        connection_id,
+        accounts["0f9e8d7c6b"],
+        title="Later",
+        body="x",
+        scheduledAt=later_on(60).isoformat().replace("+00:00", "Z"),
+    )
+    job = await wait_for(live, accepted["jobId"], lambda j: j["notes"])
+    assert job["status"] == "scheduled" and job["remotePostId"] is None
+    assert "free plan" in job["notes"][0]
+    assert (await live.state())["posts"] == []
