@@ -70,7 +70,7 @@ class CampaignsApi:
             "type": campaign.type,
             "create_time": rfc3339(campaign.created),
             "archive_url": f"https://mailchi.mp/{account.login}/{campaign.id}",
-            "long_archive_url": f"https://us6.campaign-archive.com/?u={account.id}&id={campaign.id}",
+            "long_archive_url": f"https://{account.dc}.campaign-archive.com/?u={account.id}&id={campaign.id}",
             "status": campaign.status,
             "emails_sent": campaign.emails_sent,
             "send_time": rfc3339(campaign.send_time) if campaign.send_time else "",

@@ -325,3 +325,19 @@ async def test_a_free_plan_falls_back_to_the_gateway_scheduler(live: Running):
     assert job["status"] == "scheduled" and job["remotePostId"] is None
     assert "free plan" in job["notes"][0]
     assert (await live.state())["posts"] == []
+
+
+async def test_publish_and_contacts_on_both_databases(tmp_path, database_url):
+    running, runner = await start_running(
+        tmp_path, database_url, jobs={"concurrency": 1, "poll_seconds": 0.05}
+    )
+    try:
+        connection_id, accounts = await connect_key(running)
+        _, accepted = await publish(running, connection_id, accounts[LIST], title="Hi", body="x")
+        assert (await settled(running, accepted["jobId"]))["status"] == "published"
+        path = f"/api/plugins/mailchimp/audiences/{accounts[LIST]['id']}/members"
+        status, member = await running.api("PUT", path, json={"email": "db@example.com"})
+        assert (status, member["status"]) == (200, "subscribed")
+    finally:
+        await running.http.close()
+        await runner.cleanup()
