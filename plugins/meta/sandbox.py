@@ -109,7 +109,7 @@ class MetaSandbox(sandbox.Sandbox):
     platform = "meta"
     hosts = (GRAPH, VIDEO, WWW)
 
-    def __init__(self, *, calls_per_hour: int = 600, publish_quota: int = 50, **kwargs: Any):
+    def __init__(self, *, calls_per_hour: int = 4800, publish_quota: int = 50, **kwargs: Any):
         # Meta signs webhooks with the app secret.
         kwargs.setdefault("webhook_secret", APP_SECRET)
         self.publish_quota = publish_quota
