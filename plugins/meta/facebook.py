@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from gateway import PlatformError, PostKind, PublishRequest, PublishResult
 
 from .checks import compose_message, facebook_kind
@@ -34,7 +36,7 @@ async def publish(graph: GraphClient, request: PublishRequest, page_id: str, tok
                 f"{page_id}/photos", token, data={"url": url, "published": "false"}, account=page_id
             )
             attached.append({"media_fbid": _id(photo)})
-        fields["attached_media"] = _json(attached)
+        fields["attached_media"] = json.dumps(attached)
     post = await graph.post(
         f"{page_id}/feed", token, data={**fields, "fields": "id,permalink_url"}, account=page_id
     )
@@ -56,9 +58,3 @@ def _id(answer: dict) -> str:
 
 def _text(name: str, value: str | None) -> dict[str, str]:
     return {name: value} if value else {}
-
-
-def _json(value: object) -> str:
-    import json
-
-    return json.dumps(value)

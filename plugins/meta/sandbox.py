@@ -27,11 +27,18 @@ from gateway import sandbox
 
 from .sandbox_api import GraphApi
 from .sandbox_content import ContentStore
-from .sandbox_graph import GraphError, app_usage, buc_usage, envelope, params_of, usage_percent
+from .sandbox_graph import (
+    APP_ID,
+    APP_NAME,
+    APP_SECRET,
+    GraphError,
+    app_usage,
+    buc_usage,
+    envelope,
+    params_of,
+    usage_percent,
+)
 
-APP_ID = "meta-sandbox-client"
-APP_SECRET = "meta-sandbox-secret"
-APP_NAME = "Meta sandbox app"
 SHORT_TTL = 3600.0
 LONG_TTL = 5_184_000.0
 DEFAULT_USER = "user-1"
