@@ -49,6 +49,7 @@ from .const import (
 from .graph import GraphClient
 from .webhooks import MetaWebhooks
 
+WARN_BEFORE_EXPIRY = timedelta(days=10)
 OPTIONS = {
     "type": "object",
     "description": "Under options.meta; Instagram only",
@@ -81,7 +82,7 @@ class MetaConnector(MetaWebhooks, Connector):
     # The long-lived user token (60 days) cannot be renewed without the user: the connection
     # is flagged ten days ahead so that someone reconnects in time. Page tokens derived from
     # it do not expire.
-    refresh_policy = RefreshPolicy(kind=RefreshKind.NONE, warn_before_expiry=timedelta(days=10))
+    refresh_policy = RefreshPolicy(kind=RefreshKind.NONE, warn_before_expiry=WARN_BEFORE_EXPIRY)
     capabilities = Capabilities(
         post_kinds={
             PAGE_KIND: (
@@ -225,7 +226,7 @@ class MetaConnector(MetaWebhooks, Connector):
         expires_at = credentials.expires_at
         if expires_at is not None:
             left = expires_at - datetime.now(UTC)
-            if left < type(self).refresh_policy.warn_before_expiry:
+            if left < WARN_BEFORE_EXPIRY:
                 return HealthResult(
                     ok=False,
                     detail=f"the Meta login of {me.get('name')} ends in {left.days} days "
