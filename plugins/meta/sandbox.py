@@ -17,6 +17,7 @@ import hmac
 import json
 import math
 import re
+import secrets
 from dataclasses import dataclass
 from html import escape
 from typing import Any
@@ -39,6 +40,8 @@ from .sandbox_graph import (
     usage_percent,
 )
 
+# The verify token set in the sandbox app's dashboard (the connector's sandbox default).
+VERIFY_TOKEN = "meta-sandbox-verify-token"
 SHORT_TTL = 3600.0
 LONG_TTL = 5_184_000.0
 DEFAULT_USER = "user-1"
@@ -387,6 +390,14 @@ class MetaSandbox(sandbox.Sandbox):
         )
 
     # -- webhooks -----------------------------------------------------------------------------
+
+    def build_handshake(self, payload: dict[str, Any]) -> dict[str, str]:
+        """Meta's verification GET: ``hub.mode``, ``hub.verify_token``, ``hub.challenge``."""
+        return {
+            "hub.mode": "subscribe",
+            "hub.verify_token": str(payload.get("verifyToken") or VERIFY_TOKEN),
+            "hub.challenge": str(secrets.randbelow(9 * 10**9) + 10**9),
+        }
 
     def build_webhook(self, event: str, payload: dict[str, Any]) -> tuple[bytes, dict[str, str]]:
         """``feed`` (a Page post changed), ``comments`` (Instagram), ``permissions`` (revoked)."""
