@@ -197,7 +197,7 @@ class MetaSandbox(sandbox.Sandbox):
             "users": [
                 {"login": u, "id": self.user_id(u), "name": n} for u, n in self.users.items()
             ],
-            "posts": self.content.snapshot(),
+            "posts": self.content.snapshot(self.clock.timestamp()),
             "containers": [
                 {
                     "id": c.id,

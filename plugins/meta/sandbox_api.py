@@ -288,6 +288,10 @@ class GraphApi:
                 answer["created_time"] = fb_time(post.created_at)
             if "permalink_url" in fields:
                 answer["permalink_url"] = post.permalink
+            if "is_published" in fields:
+                answer["is_published"] = post.is_published(self.owner.clock.timestamp())
+            if "scheduled_publish_time" in fields and post.scheduled_for:
+                answer["scheduled_publish_time"] = int(post.scheduled_for)
             if "status" in fields and post.kind == "video":
                 answer["status"] = {"video_status": "ready"}
             counts = facebook_counts(post)
