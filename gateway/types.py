@@ -66,7 +66,9 @@ class RefreshPolicy:
     refresh_ahead: timedelta = timedelta(minutes=5)
     # Or, for long-lived tokens, once this much of the life has passed (Meta: day 53 of 60).
     refresh_after: timedelta | None = None
-    warn_before_expiry: timedelta = timedelta(days=7)
+    # Warn (connection health `warning`) this long before a token that cannot renew itself
+    # expires; None: the operator's `connections.expiry_warning_days`.
+    warn_before_expiry: timedelta | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -87,6 +87,11 @@ class Sandbox:
         """
         raise NotImplementedError
 
+    def build_handshake(self, payload: dict[str, Any]) -> dict[str, str]:
+        """Query parameters of the platform's subscription-verification GET (event
+        ``handshake`` of ``POST /_control/webhooks``); ``{}`` for a bare GET."""
+        raise NotImplementedError
+
     def fault_body(self, status: int) -> Any:
         """The body of an injected fault that names no body: the platform's error for ``status``."""
         return {"error": {"message": f"sandbox fault: HTTP {status}", "status": status}}

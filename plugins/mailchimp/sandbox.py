@@ -111,6 +111,10 @@ class MailchimpSandbox(sandbox.Sandbox):
             "peakConnections": peaks,
         }
 
+    def build_handshake(self, payload: dict[str, Any]) -> dict[str, str]:
+        """Mailchimp validates a webhook URL with a bare GET (also sent on creation)."""
+        return {}
+
     def build_webhook(self, event: str, payload: dict[str, Any]) -> tuple[bytes, dict[str, str]]:
         """An audience webhook delivery: form-encoded, PHP-style keys, unsigned."""
         if event not in WEBHOOK_EVENTS:

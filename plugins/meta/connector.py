@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -17,6 +18,7 @@ from gateway import (
     HealthResult,
     Limits,
     NeedsReauth,
+    NotFound,
     OAuth2Spec,
     PermissionDenied,
     PlatformError,
@@ -31,6 +33,7 @@ from gateway import (
     SettingSpec,
     TokenSet,
     TokenSource,
+    UnsupportedCapability,
 )
 
 from . import checks, facebook, insights, instagram
@@ -49,6 +52,7 @@ from .const import (
 from .graph import GraphClient
 from .webhooks import MetaWebhooks
 
+WARN_BEFORE_EXPIRY = timedelta(days=10)
 OPTIONS = {
     "type": "object",
     "description": "Under options.meta; Instagram only",
@@ -81,7 +85,7 @@ class MetaConnector(MetaWebhooks, Connector):
     # The long-lived user token (60 days) cannot be renewed without the user: the connection
     # is flagged ten days ahead so that someone reconnects in time. Page tokens derived from
     # it do not expire.
-    refresh_policy = RefreshPolicy(kind=RefreshKind.NONE, warn_before_expiry=timedelta(days=10))
+    refresh_policy = RefreshPolicy(kind=RefreshKind.NONE, warn_before_expiry=WARN_BEFORE_EXPIRY)
     capabilities = Capabilities(
         post_kinds={
             PAGE_KIND: (
@@ -96,6 +100,8 @@ class MetaConnector(MetaWebhooks, Connector):
         delete=True,
         analytics=True,
         webhooks=True,
+        # Facebook text, link and multi-photo posts, 10 minutes to 30 days ahead.
+        native_scheduling=True,
     )
     limits = Limits(
         caption_length=CAPTION_MAX,
@@ -225,7 +231,7 @@ class MetaConnector(MetaWebhooks, Connector):
         expires_at = credentials.expires_at
         if expires_at is not None:
             left = expires_at - datetime.now(UTC)
-            if left < type(self).refresh_policy.warn_before_expiry:
+            if left < WARN_BEFORE_EXPIRY:
                 return HealthResult(
                     ok=False,
                     detail=f"the Meta login of {me.get('name')} ends in {left.days} days "
@@ -249,13 +255,28 @@ class MetaConnector(MetaWebhooks, Connector):
     ) -> PublishResult:
         token = _account_token(account)
         if account.kind == IG_KIND:
+            if request.scheduled_at is not None:
+                raise UnsupportedCapability("Instagram's API publishes at once, never later")
             return await instagram.publish(self.graph, request, account.external_id, token)
+        problem = facebook.schedule_problem(request)
+        if problem is not None:
+            raise UnsupportedCapability(problem)  # the gateway's own scheduler takes it
         return await facebook.publish(self.graph, request, account.external_id, token)
 
     async def poll(
         self, handle: dict[str, Any], account: AccountRef, credentials: Credentials
     ) -> PublishResult:
-        return await instagram.poll(self.graph, handle, _account_token(account))
+        token = _account_token(account)
+        if "scheduledPostId" in handle:
+            return await facebook.poll_scheduled(self.graph, handle, token)
+        return await instagram.poll(self.graph, handle, token)
+
+    async def cancel_scheduled(
+        self, remote_id: str, account: AccountRef, credentials: Credentials
+    ) -> None:
+        """A scheduled Page post is deleted before it goes live; already gone is fine."""
+        with contextlib.suppress(NotFound):
+            await self.delete(remote_id, account, credentials)
 
     async def delete(self, remote_id: str, account: AccountRef, credentials: Credentials) -> None:
         """``DELETE /{id}``; Meta's "does not exist" (100/33) is ``NotFound``: already gone."""

@@ -34,7 +34,7 @@ TRANSIENT_CODES = frozenset({1, 2, -1, -2})
 # Subcodes worth another try: server errors, download timeout, builder id, "not ready yet".
 TRANSIENT_SUBCODES = frozenset({2207001, 2207003, 2207008, 2207027, 1363047, 1609010})
 # Subcodes that say "start over with a new container" or "fix the media": never retried as is.
-FATAL_SUBCODES = frozenset({2207020, 2207032, 2207053})
+FATAL_SUBCODES = frozenset({2207020, 2207032, 2207053, 2207057})
 # Long back-off: policy blocks, the daily publishing quota, spam restriction.
 LONG_WAIT_SECONDS = 3600.0
 THROTTLE_WAIT_SECONDS = 300.0

@@ -17,6 +17,7 @@ import hmac
 import json
 import math
 import re
+import secrets
 from dataclasses import dataclass
 from html import escape
 from typing import Any
@@ -27,11 +28,20 @@ from gateway import sandbox
 
 from .sandbox_api import GraphApi
 from .sandbox_content import ContentStore
-from .sandbox_graph import GraphError, app_usage, buc_usage, envelope, params_of, usage_percent
+from .sandbox_graph import (
+    APP_ID,
+    APP_NAME,
+    APP_SECRET,
+    GraphError,
+    app_usage,
+    buc_usage,
+    envelope,
+    params_of,
+    usage_percent,
+)
 
-APP_ID = "meta-sandbox-client"
-APP_SECRET = "meta-sandbox-secret"
-APP_NAME = "Meta sandbox app"
+# The verify token set in the sandbox app's dashboard (the connector's sandbox default).
+VERIFY_TOKEN = "meta-sandbox-verify-token"
 SHORT_TTL = 3600.0
 LONG_TTL = 5_184_000.0
 DEFAULT_USER = "user-1"
@@ -109,7 +119,7 @@ class MetaSandbox(sandbox.Sandbox):
     platform = "meta"
     hosts = (GRAPH, VIDEO, WWW)
 
-    def __init__(self, *, calls_per_hour: int = 600, publish_quota: int = 50, **kwargs: Any):
+    def __init__(self, *, calls_per_hour: int = 4800, publish_quota: int = 50, **kwargs: Any):
         # Meta signs webhooks with the app secret.
         kwargs.setdefault("webhook_secret", APP_SECRET)
         self.publish_quota = publish_quota
@@ -187,7 +197,7 @@ class MetaSandbox(sandbox.Sandbox):
             "users": [
                 {"login": u, "id": self.user_id(u), "name": n} for u, n in self.users.items()
             ],
-            "posts": self.content.snapshot(),
+            "posts": self.content.snapshot(self.clock.timestamp()),
             "containers": [
                 {
                     "id": c.id,
@@ -380,6 +390,14 @@ class MetaSandbox(sandbox.Sandbox):
         )
 
     # -- webhooks -----------------------------------------------------------------------------
+
+    def build_handshake(self, payload: dict[str, Any]) -> dict[str, str]:
+        """Meta's verification GET: ``hub.mode``, ``hub.verify_token``, ``hub.challenge``."""
+        return {
+            "hub.mode": "subscribe",
+            "hub.verify_token": str(payload.get("verifyToken") or VERIFY_TOKEN),
+            "hub.challenge": str(secrets.randbelow(9 * 10**9) + 10**9),
+        }
 
     def build_webhook(self, event: str, payload: dict[str, Any]) -> tuple[bytes, dict[str, str]]:
         """``feed`` (a Page post changed), ``comments`` (Instagram), ``permissions`` (revoked)."""

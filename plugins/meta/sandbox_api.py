@@ -8,7 +8,17 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from .sandbox_content import QUOTA_WINDOW, FacebookObject, Media, unreachable
-from .sandbox_graph import GraphError, flag, json_param, new_id, params_of
+from .sandbox_graph import (
+    APP_ID,
+    APP_NAME,
+    APP_SECRET,
+    GraphError,
+    fb_time,
+    flag,
+    json_param,
+    new_id,
+    params_of,
+)
 from .sandbox_insights import facebook_counts, facebook_insights, instagram_insights
 
 if TYPE_CHECKING:
@@ -275,9 +285,13 @@ class GraphApi:
             if "message" in fields and post.message:
                 answer["message"] = post.message
             if "created_time" in fields:
-                answer["created_time"] = _fb_time(post.created_at)
+                answer["created_time"] = fb_time(post.created_at)
             if "permalink_url" in fields:
                 answer["permalink_url"] = post.permalink
+            if "is_published" in fields:
+                answer["is_published"] = post.is_published(self.owner.clock.timestamp())
+            if "scheduled_publish_time" in fields and post.scheduled_for:
+                answer["scheduled_publish_time"] = int(post.scheduled_for)
             if "status" in fields and post.kind == "video":
                 answer["status"] = {"video_status": "ready"}
             counts = facebook_counts(post)
@@ -397,8 +411,6 @@ class GraphApi:
     # -- debug_token --------------------------------------------------------------------------
 
     def debug_token(self, params: dict[str, str]) -> web.Response:
-        from .sandbox import APP_ID, APP_NAME, APP_SECRET
-
         if params.get("access_token") != f"{APP_ID}|{APP_SECRET}":
             raise GraphError(190, "Invalid OAuth access token - debug_token needs an app token")
         status, token = self.owner.tokens.check(params.get("input_token", ""))
@@ -419,9 +431,3 @@ class GraphApi:
         if token.extra.get("page"):
             data["profile_id"] = token.extra["page"]
         return web.json_response({"data": data})
-
-
-def _fb_time(timestamp: float) -> str:
-    from datetime import UTC, datetime
-
-    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%dT%H:%M:%S+0000")

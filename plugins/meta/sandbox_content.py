@@ -58,13 +58,17 @@ class FacebookObject:
     post_id: str | None = None  # a published photo's or video's feed post
     deleted: bool = False
 
+    def is_published(self, now: float) -> bool:
+        """Scheduled posts go live at their time on the sandbox clock."""
+        return self.published or (self.scheduled_for is not None and now >= self.scheduled_for)
+
     @property
     def permalink(self) -> str:
         if self.kind == "video":
             return f"https://www.facebook.com/{self.page_id}/videos/{self.id}"
         return f"https://www.facebook.com/{self.post_id or self.id}"
 
-    def as_state(self) -> dict[str, Any]:
+    def as_state(self, now: float) -> dict[str, Any]:
         return {
             "platform": "facebook",
             "id": self.id,
@@ -73,7 +77,8 @@ class FacebookObject:
             "message": self.message,
             "link": self.link,
             "url": self.url,
-            "published": self.published,
+            "published": self.is_published(now),
+            "scheduledFor": sandbox.rfc3339(self.scheduled_for) if self.scheduled_for else None,
             "attachedMedia": list(self.attached),
             "postId": self.post_id,
             "permalink": self.permalink,
@@ -270,8 +275,8 @@ class ContentStore:
         self.containers[container.id] = container
         return container
 
-    def snapshot(self) -> list[dict[str, Any]]:
-        facebook = [obj.as_state() for obj in self.facebook.values()]
+    def snapshot(self, now: float) -> list[dict[str, Any]]:
+        facebook = [obj.as_state(now) for obj in self.facebook.values()]
         media = [m.as_state(self.containers) for m in self.media.values()]
         return facebook + media
 

@@ -5,10 +5,15 @@ from __future__ import annotations
 import itertools
 import json
 import secrets
+from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
 
+# The app every sandbox client uses (the core's `<platform>-sandbox-client` convention).
+APP_ID = "meta-sandbox-client"
+APP_SECRET = "meta-sandbox-secret"
+APP_NAME = "Meta sandbox app"
 # Graph ids are long decimal strings; a counter keeps them unique and readable in tests.
 _IDS = itertools.count(17_841_400_000_000_001)
 
@@ -117,6 +122,11 @@ def json_param(params: dict[str, str], name: str) -> Any:
         return json.loads(raw)
     except ValueError as exc:
         raise GraphError(100, f"(#100) Param {name} must be JSON") from exc
+
+
+def fb_time(timestamp: float) -> str:
+    """Graph's timestamp format: ``2019-01-02T18:31:28+0000``."""
+    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%dT%H:%M:%S+0000")
 
 
 def usage_percent(used: int, limit: int) -> int:

@@ -62,6 +62,11 @@ async def test_registration_is_validated_by_mailchimp_with_a_get(live: Running):
     assert f"{live.base}/webhooks/mailchimp/" in url and f"account={ACME.id}" in url
     async with live.http.get(url) as validation:
         assert validation.status == 200
+    status, answer = await live.control("POST", "webhooks", {"event": "handshake", "target": url})
+    assert (status, answer["status"]) == (200, 200)
+    bare = url.split("/webhooks/mailchimp/")[0] + "/webhooks/mailchimp"
+    status, answer = await live.control("POST", "webhooks", {"event": "handshake", "target": bare})
+    assert answer["status"] == 401
 
 
 async def test_events_are_stored_once_and_reach_the_tenant(live: Running):

@@ -35,3 +35,17 @@ async def test_the_health_check_calls_meta_with_the_user_token(meta):
     status, result = await meta.api("POST", f"/api/connections/{connection_id}/health-check")
     assert status == 200 and result["status"] == "healthy", result
     assert "User 1" in result["detail"]
+
+
+async def test_the_graph_api_version_is_a_setting(aiohttp_server, tmp_path):
+    from .live import start_meta
+
+    meta = await start_meta(aiohttp_server, tmp_path, platforms={"meta": {"api_version": "v24.0"}})
+    try:
+        await meta.accounts()
+        journal = await meta.control("GET", "journal", params={"path": "/graph.facebook.com/*"})
+        paths = [r["path"] for r in journal["requests"]]
+        graph_calls = [p for p in paths if not p.endswith("/oauth/access_token")]
+        assert graph_calls and all(p.startswith("/graph.facebook.com/v24.0/") for p in graph_calls)
+    finally:
+        await meta.http.close()

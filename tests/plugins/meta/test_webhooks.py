@@ -73,6 +73,16 @@ async def test_the_subscription_handshake(meta):
         assert r.status == 403
     async with meta.http.get(f"{meta.base}/webhooks/nowhere", params=query) as r:
         assert r.status == 404
+    # The sandbox sends Meta's verification GET the way Meta does.
+    target = f"{meta.base}/webhooks/meta"
+    sent = await meta.control("POST", "webhooks", json={"event": "handshake", "target": target})
+    assert sent["status"] == 200 and sent["body"].isdigit()
+    refused = await meta.control(
+        "POST",
+        "webhooks",
+        json={"event": "handshake", "target": target, "payload": {"verifyToken": "guess"}},
+    )
+    assert refused["status"] == 403
 
 
 async def test_a_signed_event_is_stored_once_and_redeliveries_are_ignored(observed):
