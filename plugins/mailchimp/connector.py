@@ -1,12 +1,4 @@
-"""The Mailchimp connector: audiences are the accounts, a publish is an email campaign.
-
-Connections are made with an API key (its ``-usN`` suffix is the data centre) or with OAuth 2.0
-(tokens never expire; the metadata endpoint names the data centre). Publishing creates a
-``regular`` campaign to the audience, sets its content and sends it, or schedules it on
-Mailchimp's own scheduler (quarter hours only, paid plans only). The job id rides in the
-campaign's internal title, so a retried or uncertain publish finds its campaign instead of
-making a second one.
-"""
+"""The Mailchimp connector: audiences are the accounts, a publish is an email campaign."""
 
 from __future__ import annotations
 
@@ -78,6 +70,13 @@ def _tag(idempotency_key: str) -> str:
 
 
 class MailchimpConnector(Connector):
+    """Connects with an API key (its ``-usN`` suffix is the data centre) or OAuth 2.0 (tokens
+    never expire; the metadata endpoint names the data centre). Publishing creates a
+    ``regular`` campaign, sets its content and sends it, or schedules it on Mailchimp (quarter
+    hours, paid plans). The job id rides in the campaign's internal title, so a retried or
+    uncertain publish finds its campaign instead of making a second one.
+    """
+
     platform = "mailchimp"
     display_name = "Mailchimp"
     hosts = HOSTS

@@ -1,13 +1,4 @@
-"""The Mailchimp Marketing API 3.0 emulator, under the real hosts (``{dc}.api.mailchimp.com``,
-``login.mailchimp.com``), good enough for Mailchimp's own Python client.
-
-Three fixed accounts (see ``sandbox_state.ACCOUNTS``): ``acme`` (us6, paid, key
-``0123456789abcdef0123456789abcdef-us6``), ``freebie`` (us19, free plan: no scheduling) and
-``disabled`` (us6, answers 403 User Disabled). API keys go as HTTP Basic passwords, OAuth tokens
-(which never expire) as ``Bearer``; a credential used at another data centre's host is 403
-Wrong Datacenter. More than 10 requests in flight per credential get 429. Errors are
-``application/problem+json``.
-"""
+"""The Mailchimp Marketing API 3.0 emulator, under its real hosts, for Mailchimp's own client."""
 
 from __future__ import annotations
 
@@ -47,6 +38,15 @@ _TITLES = {
 
 
 class MailchimpSandbox(sandbox.Sandbox):
+    """``{dc}.api.mailchimp.com/3.0``, ``login.mailchimp.com/oauth2`` and the batch bucket.
+
+    Three fixed accounts (``sandbox_state.ACCOUNTS``): ``acme`` (us6, paid), ``freebie`` (us19,
+    free plan: no scheduling) and ``disabled`` (403 User Disabled). API keys go as HTTP Basic
+    passwords, OAuth tokens (which never expire) as ``Bearer``; a credential used at another
+    data centre's host is 403 Wrong Datacenter; more than 10 requests in flight per credential
+    get 429; errors are ``application/problem+json``.
+    """
+
     platform = "mailchimp"
     hosts = (API, LOGIN, BATCH_HOST)
     max_concurrent_requests: ClassVar[int | None] = MAX_CONNECTIONS

@@ -1,5 +1,4 @@
-"""The Mailchimp sandbox's audiences: lists, members (upsert by hash), tags, batch members,
-audience webhooks (validated with a GET on creation) and the asynchronous batch endpoint."""
+"""The Mailchimp sandbox's audiences, members, tags, audience webhooks and batch operations."""
 
 from __future__ import annotations
 

@@ -1,6 +1,4 @@
-"""The Mailchimp sandbox's campaigns: the status machine, content, send checklist, the actions
-(send, schedule on the quarter hour, unschedule, test, replicate) and reports that grow after
-a send as the sandbox clock moves."""
+"""The Mailchimp sandbox's campaigns: status machine, content, actions, and reports that grow."""
 
 from __future__ import annotations
 

@@ -1,8 +1,7 @@
-"""The Mailchimp sandbox's state: accounts, audiences, members, campaigns, batches, webhooks.
+"""The Mailchimp sandbox's state: accounts, audiences, members, campaigns, batches, webhooks."""
 
-The platform's facts are written out here (data centres, plans, audience defaults), not read
-from the connector, so a connector that disagrees with the platform fails its tests.
-"""
+# The platform's facts are written out here (data centres, plans, audience defaults), not read
+# from the connector, so a connector that disagrees with the platform fails its tests.
 
 from __future__ import annotations
 

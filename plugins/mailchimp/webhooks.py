@@ -1,10 +1,8 @@
-"""Mailchimp audience webhooks: form-encoded, PHP-style keys, unsigned; parsed into plain dicts.
+"""Mailchimp audience webhooks (form-encoded, PHP-style keys, unsigned) parsed into plain dicts."""
 
-A delivery carries no id, and Mailchimp retries failed ones for about 75 minutes with the
-same body: the dedupe key is a digest of the event's type, time and data, so a repeated
-delivery has the same key and is stored once. The ingress that receives them (secret in the
-URL, validation GET answered) is the core's; this module only reads them.
-"""
+# A delivery carries no id, and Mailchimp retries failed ones for about 75 minutes with the same
+# body: the dedupe key is a digest of the event's type, time and data, so a repeated delivery
+# has the same key and is stored once. The core's ingress receives them (secret URL).
 
 from __future__ import annotations
 
