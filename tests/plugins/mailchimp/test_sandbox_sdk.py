@@ -345,3 +345,45 @@ async def test_webhooks_are_validated_then_delivered_as_forms(
     assert method == "POST"
     assert form["type"] == "subscribe" and form["data[list_id]"] == LIST
     assert form["data[merges][EMAIL]"] == "jane@example.com"
+
+
+async def test_the_rest_of_the_surface_through_the_client(standalone: Standalone):
+    client = standalone.sdk(api_key=ACME.api_key)
+    made = await call(
+        client.lists.create_list,
+        {"name": "Fresh", "campaign_defaults": {"from_name": "F", "from_email": "f@acme.example"}},
+    )
+    assert (await call(client.lists.get_list, made["id"]))["name"] == "Fresh"
+    campaign = await ready_campaign(client, made["id"])
+    updated = await call(
+        client.campaigns.update, campaign["id"], {"settings": {"subject_line": "Changed"}}
+    )
+    assert updated["settings"]["subject_line"] == "Changed"
+    assert (await call(client.campaigns.get_content, campaign["id"]))["html"] == "<p>Hello</p>"
+    copy = await call(client.campaigns.replicate, campaign["id"])
+    assert copy["id"] != campaign["id"] and copy["settings"]["subject_line"] == "Changed"
+    listed = await call(client.campaigns.list)
+    assert {c["id"] for c in listed["campaigns"]} == {campaign["id"], copy["id"]}
+    await call(client.campaigns.send, copy["id"])
+    reports = await call(client.reports.get_all_campaign_reports)
+    assert [r["id"] for r in reports["reports"]] == [copy["id"]]
+    with pytest.raises(ApiClientError) as caught:  # a draft has no report yet
+        await call(client.reports.get_campaign_report, campaign["id"])
+    assert caught.value.status_code == 404
+
+    member_hash = subscriber_hash("gone@example.com")
+    await call(
+        client.lists.add_list_member,
+        made["id"],
+        {"email_address": "gone@example.com", "status": "subscribed"},
+    )
+    await call(client.lists.delete_list_member_permanent, made["id"], member_hash)
+    with pytest.raises(ApiClientError) as caught:
+        await call(client.lists.get_list_member, made["id"], member_hash)
+    assert caught.value.status_code == 404
+
+    batch = await call(
+        client.batches.start, {"operations": [{"method": "GET", "path": "/lists/x/members"}]}
+    )
+    assert [b["id"] for b in (await call(client.batches.list))["batches"]] == [batch["id"]]
+    assert (await call(client.batches.delete_request, batch["id"])).status_code == 204
