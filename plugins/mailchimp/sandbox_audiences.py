@@ -135,16 +135,62 @@ class AudiencesApi:
 
     async def member_write(self, request: web.Request, account: Account) -> web.Response:
         found = self.audience(account, request.match_info["list_id"])
+        member_hash = request.match_info["subscriber_hash"]
         body = await self.owner.body(request) if request.method in ("PUT", "PATCH") else None
-        status, answer = self.member_op(
-            found, request.method, request.match_info["subscriber_hash"], body, False
-        )
+        before = self._status(found, member_hash)
+        status, answer = self.member_op(found, request.method, member_hash, body, False)
+        await self.notify(found, member_hash, before)
         return _answer(status, answer)
 
     async def add_member(self, request: web.Request, account: Account) -> web.Response:
         found = self.audience(account, request.match_info["list_id"])
         status, answer = self.add_member_op(found, await self.owner.body(request))
+        await self.notify(found, answer["id"], None)
         return _answer(status, answer)
+
+    def _status(self, audience: Audience, member_hash: str) -> str | None:
+        member = audience.members.get(member_hash)
+        return None if member is None or member.archived else member.status
+
+    async def notify(self, audience: Audience, member_hash: str, before: str | None) -> None:
+        """Tell the audience's webhooks that take API-made changes what this change was.
+
+        Delivered before the API call is answered (Mailchimp delivers soon after): a sandbox
+        test then sees the event as soon as its call returns. Failed deliveries are not retried.
+        """
+        member = audience.members.get(member_hash)
+        after = None if member is None or member.archived else member.status
+        if member is None or after is None or after == "pending":
+            return
+        if before != "subscribed" and after == "subscribed":
+            event = "subscribe"
+        elif before == "subscribed" and after == "unsubscribed":
+            event = "unsubscribe"
+        elif before == after:
+            event = "profile"
+        else:
+            return
+        hooks = [
+            h
+            for h in audience.webhooks.values()
+            if h["events"].get(event) and h["sources"].get("api")
+        ]
+        if not hooks:
+            return
+        merges = {"EMAIL": member.email, **member.merge_fields}
+        data = {"id": member.id[:10], "email": member.email, "merges": merges}
+        if event == "unsubscribe":
+            data.update(action="unsub", reason="api")
+        body, headers = self.owner.build_webhook(
+            event, {"list_id": audience.id, "email": member.email, "data": data}
+        )
+        async with aiohttp.ClientSession(timeout=_VALIDATION_TIMEOUT) as session:
+            for hook in hooks:
+                try:
+                    async with session.post(hook["url"], data=body, headers=headers) as reply:
+                        await reply.read()
+                except (aiohttp.ClientError, TimeoutError):
+                    continue
 
     async def member_tags(self, request: web.Request, account: Account) -> web.Response:
         found = self.audience(account, request.match_info["list_id"])

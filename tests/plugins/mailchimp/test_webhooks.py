@@ -95,3 +95,19 @@ async def test_a_body_that_is_not_an_event_is_400(live: Running):
         assert response.status == 400
     async with live.http.post(url, data=b"") as empty:  # the other validation style
         assert empty.status == 200
+
+
+async def test_contacts_changed_through_the_gateway_come_back_as_events(live: Running):
+    connection_id, _ = await registered(live)
+    _, accounts = await live.api("GET", f"/api/connections/{connection_id}/accounts")
+    account = next(a for a in accounts["data"] if a["externalId"] == LIST)
+    path = f"/api/plugins/mailchimp/audiences/{account['id']}/members"
+    await live.api("PUT", path, json={"email": "new@example.com"})
+    await live.api("PUT", path, json={"email": "new@example.com", "mergeFields": {"FNAME": "N"}})
+    await live.api("PUT", path, json={"email": "new@example.com", "status": "unsubscribed"})
+    assert [(e.name, e.data["email"]) for e in live.events] == [
+        ("mailchimp.subscribe", "new@example.com"),
+        ("mailchimp.profile", "new@example.com"),
+        ("mailchimp.unsubscribe", "new@example.com"),
+    ]
+    assert live.events[1].data["data"]["merges"] == {"EMAIL": "new@example.com", "FNAME": "N"}
