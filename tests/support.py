@@ -138,6 +138,7 @@ class TcpProxy:
         self.upstream = (host, port)
         self.response_delay = response_delay
         self.port = 0
+        self.held = 0  # answers being held back right now
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
         self._tasks: set[asyncio.Task] = set()
@@ -184,7 +185,11 @@ class TcpProxy:
         try:
             while data := await reader.read(65536):
                 if delay:
-                    await asyncio.sleep(delay)
+                    self.held += 1
+                    try:
+                        await asyncio.sleep(delay)
+                    finally:
+                        self.held -= 1
                 writer.write(data)
                 await writer.drain()
         except OSError:
