@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections import deque
 from datetime import timedelta
@@ -41,8 +42,9 @@ class Claimer:
 
     Tenants take turns (round robin over the tenants that have due work), so one tenant's
     backlog of thousands of jobs delays another tenant's job by one turn, not by the backlog.
-    The rotation is shared by the worker tasks of this process; on PostgreSQL every process
-    has its own and ``SKIP LOCKED`` keeps them apart.
+    The rotation is shared by the worker tasks of this process (their claims may interleave on
+    PostgreSQL, so it is only ever rotated, replaced or pruned, never walked in place); on
+    PostgreSQL every process has its own and ``SKIP LOCKED`` keeps them apart.
     """
 
     def __init__(self, gateway: Gateway, owner: str) -> None:
@@ -54,30 +56,64 @@ class Claimer:
         # Events of jobs buried while claiming, told to observers once the claim commits.
         self.buried: list = []
 
-    async def claim(self, session: AsyncSession) -> tuple[PublishJobRow, bool] | None:
-        """The claimed job and whether its last worker died mid-attempt, or None."""
+    async def claim(self, session: AsyncSession) -> PublishJobRow | None:
         now = utcnow()
         repo = JobRepository(session)
         skip_locked = not self.gateway.uses_sqlite
-        for job in await repo.lost_leases(now, 5, skip_locked=skip_locked):
-            if await self._take(session, repo, job, now):
-                return job, True
+        for job in await repo.lost_leases(now, 20, skip_locked=skip_locked):
+            await self._take_over(session, job, now)
         if not self._rotation or time.monotonic() - self._rotation_read > ROTATION_REFRESH_SECONDS:
             self._rotation = deque(await repo.tenants_with_due_work(now))
             self._rotation_read = time.monotonic()
-        for _ in range(len(self._rotation)):
-            tenant_id = self._rotation[0]
-            self._rotation.rotate(-1)  # next claim starts with the next tenant
+        order = list(self._rotation)
+        if order:
+            self._rotation.rotate(-1)  # the next claim starts with the next tenant
+        for tenant_id in order:
             candidates = await repo.due_for_tenant(
                 tenant_id, now, CANDIDATES_PER_TENANT, skip_locked=skip_locked
             )
             if not candidates:
-                self._rotation.remove(tenant_id)
+                with contextlib.suppress(ValueError):  # another task pruned it first
+                    self._rotation.remove(tenant_id)
                 continue
             for job in candidates:
                 if await self._take(session, repo, job, now):
-                    return job, False
+                    return job
         return None
+
+    async def _take_over(self, session: AsyncSession, job: PublishJobRow, now) -> None:
+        """A lease ran out mid-attempt: fence the old worker out and reconcile later.
+
+        Its worker may be dead or only slow, and its request may still be on its way to the
+        platform; so the job is not run now but after the longest a request can take, and
+        then as an unknown outcome (the connector looks for the post before publishing).
+        """
+        failures = job.failures + 1
+        job.attempts += 1  # any write of the old worker now fails its fence
+        job.failures = failures
+        job.lease_owner = job.lease_until = None
+        job.updated_at = now
+        if failures >= job.max_attempts:
+            await self._bury(
+                session,
+                job,
+                "max_attempts",
+                dead_letter("worker_lost", "the job's worker stopped mid-attempt too often"),
+            )
+            return
+        job.status = "failed"
+        job.error_json = {
+            "code": "outcome_unknown",
+            "message": "the worker stopped answering mid-attempt; the post is looked for "
+            "before any new attempt",
+            "retryable": True,
+            "platformCode": None,
+            "httpStatus": None,
+        }
+        wait = self.gateway.settings.outbound.total_timeout_seconds + 1
+        job.next_attempt_at = now + timedelta(seconds=wait)
+        await session.flush()
+        log.warning("job.lease_lost", job_id=job.id, attempt=job.attempts - 1)
 
     async def _take(
         self, session: AsyncSession, repo: JobRepository, job: PublishJobRow, now
@@ -86,14 +122,6 @@ class Claimer:
         serial = connector is not None and connector.one_at_a_time_per_account
         if serial and await repo.account_busy(job.account_id, job.id, now):
             return False  # its account is busy: it waits its turn, others go ahead
-        if job.status == "running" and job.attempts >= job.max_attempts:
-            await self._bury(
-                session,
-                job,
-                "max_attempts",
-                dead_letter("worker_lost", "the job's worker stopped mid-attempt too often"),
-            )
-            return False
         polling = job.poll_handle is not None
         if not polling and job.created_at + timedelta(days=self.settings.max_age_days) < now:
             await self._bury(

@@ -109,30 +109,32 @@ class Workers:
 
     async def run_once(self) -> bool:
         """Claim and run one job; False when nothing was due."""
-        claimed = await self.claim()
-        if claimed is None:
+        job = await self.claim()
+        if job is None:
             return False
-        job, lost = claimed
-        await self.execute(job, lost=lost)
+        await self.execute(job)
         return True
 
-    async def claim(self) -> tuple[PublishJobRow, bool] | None:
-        """The next job (fairly across tenants) and whether its last worker died mid-call."""
+    async def claim(self) -> PublishJobRow | None:
+        """The next job, fairly across tenants (lapsed leases are fenced off on the way)."""
         async with self.gateway.transaction() as session:
             claimed = await self.claimer.claim(session)
             buried, self.claimer.buried = self.claimer.buried, []
         await announce(self.gateway, buried)
         return claimed
 
-    async def execute(self, job: PublishJobRow, *, lost: bool = False) -> None:
+    async def execute(self, job: PublishJobRow) -> None:
         fence = job.attempts
-        renewer = asyncio.create_task(self._renew_lease(job.id, fence))
+        lease = Lease(self.gateway, job.id, fence)
+        lease.start()
         try:
             target = await load_target(self.gateway, job)
             if job.poll_handle is not None:
                 result = await self._poll(job, target)
             else:
-                result = await self._publish(job, target, lost=lost)
+                result = await self._publish(job, target, lease)
+        except LeaseLost:
+            log.warning("job.fence_lost", job_id=job.id, attempt=fence)
         except GatewayError as err:
             await self._failed(job, fence, err)
         else:
@@ -141,16 +143,14 @@ class Workers:
             else:
                 await self._published(job, fence, result)
         finally:
-            renewer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await renewer
+            await lease.stop()
 
-    async def _publish(self, job: PublishJobRow, target: Target, *, lost: bool) -> PublishResult:
+    async def _publish(self, job: PublishJobRow, target: Target, lease: Lease) -> PublishResult:
         connector, account, request = target.connector, target.account, target.request
         can_look = type(connector).find_published is not Connector.find_published
-        if lost or (job.error_json or {}).get("code") == "outcome_unknown":
-            # The last attempt may have published (its worker died mid-call, or the call
-            # timed out after sending): look first, so that this attempt cannot post twice.
+        if (job.error_json or {}).get("code") == "outcome_unknown":
+            # The last attempt may have published (the call timed out after sending, or its
+            # worker stopped mid-call): look first, so that this attempt cannot post twice.
             if not can_look:
                 raise OutcomeUnknown(
                     "the last attempt stopped mid-call and the platform cannot be asked "
@@ -169,6 +169,9 @@ class Workers:
             and job.scheduled_at > now + timedelta(minutes=1)
         ):
             request = replace(request, scheduled_at=job.scheduled_at)
+        # A worker held up (by a busy database, say) past its lease has been replaced: it
+        # must not post as well. Checked last thing before the request goes out.
+        await lease.confirm()
         try:
             return await connector.publish(
                 request, account, target.credentials, idempotency_key=job.id
@@ -339,18 +342,61 @@ class Workers:
         if connection is not None and connection.status == "active":
             await self.gateway.tokens.mark_needs_reconnect(connection, err.detail)
 
-    async def _renew_lease(self, job_id: str, fence: int) -> None:
-        """Keep the lease while a long platform call runs (a third of the lease at a time)."""
-        period = self.settings.lease_seconds / 3
-        while True:
-            await asyncio.sleep(period)
+
+class LeaseLost(Exception):
+    """Another worker took the job over: this attempt stops without a word to the database."""
+
+
+class Lease:
+    """Keeps a claim's lease while a long platform call runs (a third of the lease at a time).
+
+    It stops through an event, never by cancelling: a task cancelled in the middle of a query
+    can break the database connection under it.
+    """
+
+    def __init__(self, gateway: Gateway, job_id: str, fence: int) -> None:
+        self.gateway = gateway
+        self.job_id = job_id
+        self.fence = fence
+        self.seconds = gateway.settings.jobs.lease_seconds
+        self.lost = False
+        self._done = asyncio.Event()
+        self._task: asyncio.Task | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._renew(), name=f"lease-{self.job_id}")
+
+    async def stop(self) -> None:
+        self._done.set()
+        if self._task is not None:
+            await self._task
+
+    async def confirm(self) -> None:
+        """:raises LeaseLost: the job is no longer this attempt's."""
+        if self.lost:
+            raise LeaseLost
+        async with self.gateway.session() as session:
+            row = await JobRepository(session).get(self.job_id)
+        if row is None or row.attempts != self.fence or row.lease_until is None:
+            self.lost = True
+            raise LeaseLost
+        if row.lease_until <= utcnow():
+            self.lost = True
+            raise LeaseLost
+
+    async def _renew(self) -> None:
+        while not self._done.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._done.wait(), self.seconds / 3)
+                return
             async with self.gateway.transaction() as session:
                 kept = await JobRepository(session).fenced_update(
-                    job_id,
-                    fence,
-                    lease_until=utcnow() + timedelta(seconds=self.settings.lease_seconds),
+                    self.job_id,
+                    self.fence,
+                    lease_until=utcnow() + timedelta(seconds=self.seconds),
                 )
             if not kept:
+                self.lost = True
                 return
 
 

@@ -56,7 +56,7 @@ async def test_the_plugin_registers_the_platform_and_its_mounted_sandbox(running
     described = ExampleSocialConnector.describe("1.2.3")
     assert described["auth"] == "oauth2"
     assert described["capabilities"]["postKinds"] == {
-        "examplesocial_page": ["text", "link", "image", "multi_image"]
+        "examplesocial_page": ["text", "link", "image", "multi_image", "video"]
     }
     assert described["capabilities"]["delete"] is True
     assert (described["limits"]["captionLength"], described["limits"]["mediaCountMax"]) == (500, 4)

@@ -30,7 +30,8 @@ async def test_a_post_is_created_listed_by_reference_and_deleted(social: Social)
     }
     created = await create(social, token, body)
     assert created.status == 201, created.body
-    assert set(created.body) == {"id", "url", "created_time"}
+    assert set(created.body) == {"id", "url", "status", "created_time"}
+    assert created.body["status"] == "ready"
     assert created.body["id"] == "post_1"
     assert created.body["url"] == f"https://www.examplesocial.test/{PAGE}/posts/1"
     assert datetime.fromisoformat(created.body["created_time"]).tzinfo is not None

@@ -47,6 +47,8 @@ def process_env(live, tmp_path, installed_example, proxy: TcpProxy, **extra) -> 
         database_url=live.gateway.settings.database.url,
         jobs_poll_seconds="0.1",
         jobs_lease_seconds=str(LEASE_SECONDS),
+        # A job whose worker died is reconciled once its last request must be over: soon.
+        outbound_total_timeout_seconds="3",
         connections_background="false",
         webhooks_background="false",
         platforms_examplesocial_sandbox_url=f"http://127.0.0.1:{proxy.port}/sandbox/examplesocial",

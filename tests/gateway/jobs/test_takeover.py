@@ -1,4 +1,4 @@
-"""A job whose worker died mid-call is taken over without publishing twice."""
+"""A job whose worker stopped mid-call is taken over without publishing twice."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from gateway.db.base import utcnow
 from gateway.db.jobs import JobRepository
 from gateway.jobs.worker import Workers
 
-from .test_pipeline import account_of, job, posts, queue
+from .test_pipeline import account_of, job, make_due, posts, queue
 
 
 async def lose_lease(live, job_id) -> None:
@@ -17,37 +17,75 @@ async def lose_lease(live, job_id) -> None:
         stored.lease_until = utcnow() - timedelta(seconds=1)
 
 
-async def test_the_takeover_finds_the_post_the_dead_worker_made(live):
-    connection_id, account_id = await account_of(live)
-    _, accepted = await queue(live, connection_id, account_id)
-    claimed, lost = await Workers(live.gateway, 1).claim()
-    assert claimed.id == accepted["jobId"] and not lost
-    # The dead worker's request reached the platform, then the worker died before recording it.
-    target_page = (await live.api("GET", f"/api/connections/{connection_id}/accounts"))[1]
-    page = target_page["data"][0]["externalId"]
+async def post_as_the_platform_got_it(live, connection_id, job_id) -> dict:
+    """The old worker's request reached the platform; the worker never heard back."""
+    _, accounts = await live.api("GET", f"/api/connections/{connection_id}/accounts")
+    page = accounts["data"][0]["externalId"]
     credentials = await live.gateway.tokens.credentials(connection_id)
     async with live.http.post(
         live.sandbox(f"/api.examplesocial.test/v1/pages/{page}/posts"),
-        json={"message": "Hello", "client_reference": accepted["jobId"]},
+        json={"message": "Hello", "client_reference": job_id},
         headers={"Authorization": f"Bearer {credentials.access_token.reveal()}"},
     ) as response:
         assert response.status == 201, await response.text()
-        made = await response.json()
+        return await response.json()
+
+
+async def test_a_lapsed_lease_is_reconciled_after_the_longest_call_not_at_once(live):
+    connection_id, account_id = await account_of(live)
+    _, accepted = await queue(live, connection_id, account_id)
+    old = await Workers(live.gateway, 1).claim()
+    made = await post_as_the_platform_got_it(live, connection_id, accepted["jobId"])
     await lose_lease(live, accepted["jobId"])
-    taken, lost = await Workers(live.gateway, 1).claim()
-    assert taken.id == accepted["jobId"] and lost
-    await Workers(live.gateway, 1).execute(taken, lost=lost)
+
+    replacement = Workers(live.gateway, 1)
+    assert await replacement.claim() is None  # fenced off, but not run yet
+    waiting = await job(live, accepted["jobId"])
+    assert waiting["status"] == "failed" and waiting["error"]["code"] == "outcome_unknown"
+    wait = (
+        __import__("datetime").datetime.fromisoformat(
+            waiting["nextAttemptAt"].replace("Z", "+00:00")
+        )
+        - utcnow()
+    ).total_seconds()
+    timeout = live.gateway.settings.outbound.total_timeout_seconds
+    assert timeout < wait <= timeout + 1  # a request still on its way has finished by then
+
+    await make_due(live, accepted["jobId"])
+    assert await replacement.run_once()
     done = await job(live, accepted["jobId"])
     assert done["status"] == "published" and done["remotePostId"] == made["id"]
     assert len(await posts(live)) == 1
 
+    await Workers(live.gateway, 1).execute(old)  # the old worker wakes up: it must not post
+    assert len(await posts(live)) == 1
+    assert (await job(live, accepted["jobId"]))["status"] == "published"
 
-async def test_the_takeover_publishes_when_the_dead_worker_had_not(live):
+
+async def test_the_takeover_publishes_when_the_old_worker_had_not(live):
     connection_id, account_id = await account_of(live)
     _, accepted = await queue(live, connection_id, account_id)
     await Workers(live.gateway, 1).claim()
     await lose_lease(live, accepted["jobId"])
-    assert await Workers(live.gateway, 1).run_once()
+    workers = Workers(live.gateway, 1)
+    assert await workers.claim() is None
+    await make_due(live, accepted["jobId"])
+    assert await workers.run_once()
     done = await job(live, accepted["jobId"])
-    assert done["status"] == "published" and done["attempts"] == 2
+    assert done["status"] == "published"
     assert len(await posts(live)) == 1
+
+
+async def test_a_job_that_keeps_losing_its_worker_goes_to_the_dlq(live):
+    connection_id, account_id = await account_of(live)
+    _, accepted = await queue(live, connection_id, account_id)
+    workers = Workers(live.gateway, 1)
+    for _ in range(4):
+        await make_due(live, accepted["jobId"])
+        assert await workers.claim() is not None
+        await lose_lease(live, accepted["jobId"])
+        assert await workers.claim() is None
+    dead = await job(live, accepted["jobId"])
+    assert dead["status"] == "dead" and dead["error"]["code"] == "worker_lost"
+    _, dlq = await live.api("GET", "/api/dlq")
+    assert dlq["data"][0]["reasonCode"] == "max_attempts"
