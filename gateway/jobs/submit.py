@@ -17,7 +17,7 @@ from ..db.models import PublishJobRow
 from ..errors import Conflict, FieldProblem, ResourceNotFound, Unprocessable
 from ..ids import new_id
 from ..types import AccountRef
-from .worker import publish_request
+from .targets import publish_request
 
 if TYPE_CHECKING:
     from ..host import Gateway
