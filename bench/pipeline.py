@@ -25,6 +25,7 @@ import asyncio
 import contextlib
 import cProfile
 import io
+import os
 import pstats
 import sys
 import time
@@ -371,6 +372,7 @@ async def main(args) -> None:
     rows = [await end_to_end(args, c) for c in args.concurrency]
     loads = [await load_tests(args, c) for c in args.load_concurrency]
 
+    print(f"load average at the end: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
     print(
         f"End to end, {args.jobs} jobs ({kind}; {args.tenants} tenants, "
         f"{args.connections} connections; sandbox answering at once)"
