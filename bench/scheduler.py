@@ -14,7 +14,9 @@ them). Each query is then timed as the gateway runs it, through the gateway's ow
 - the webhook outbox's due deliveries (the query of ``Deliverer.deliver_due``);
 - due analytics collections (``AnalyticsRepository.due``).
 
-It prints p50/p99/max over ``--runs`` runs and each query's plan (``EXPLAIN QUERY PLAN`` /
+It prints p50/p99/max over ``--runs`` runs as the gateway sees them (driver, pool and Python
+included), on PostgreSQL the server's own execution time (median ``EXPLAIN ANALYZE``), and
+each query's plan (``EXPLAIN QUERY PLAN`` /
 ``EXPLAIN``). ``--index`` creates an extra index (repeatable) after the load, to measure a
 candidate before it becomes a migration. PostgreSQL is ``ANALYZE``d after the load, as
 autovacuum would do; SQLite is left as the gateway leaves it (no ``ANALYZE``).
@@ -400,14 +402,31 @@ async def timed(gateway: Gateway, name: str, run: Callable[[], Awaitable[int]], 
         await run()
         samples.append((time.perf_counter() - started) * 1000)
     samples.sort()
+    server = None
+    if not gateway.uses_sqlite:
+        server = statistics.median([await server_ms(gateway, selects) for _ in range(9)])
     return {
         "name": name,
         "rows": rows,
+        "server": server,
         "p50": statistics.median(samples),
         "p99": samples[min(int(len(samples) * 0.99), len(samples) - 1)],
         "max": samples[-1],
         "plans": plans,
     }
+
+
+async def server_ms(gateway: Gateway, selects: list) -> float:
+    """PostgreSQL's own execution time of the statements (EXPLAIN ANALYZE): no driver, no pool."""
+    total = 0.0
+    async with gateway.engine.connect() as conn:  # rolled back on exit: FOR UPDATE locks go
+        for statement, parameters in selects:
+            result = await conn.exec_driver_sql(
+                "EXPLAIN (ANALYZE, FORMAT JSON) " + statement, parameters
+            )
+            plan = result.scalar_one()
+            total += (json.loads(plan) if isinstance(plan, str) else plan)[0]["Execution Time"]
+    return total
 
 
 def queries(gateway: Gateway) -> list[tuple[str, Callable[[], Awaitable[int]]]]:
@@ -562,9 +581,13 @@ def report(
 
 def table(results: list[dict], runs: int) -> None:
     title = f"query ({runs} runs)"
-    print(f"{title:<46} {'p50 ms':>7} {'p99 ms':>7} {'max ms':>7} {'rows':>5}")
+    print(f"{title:<46} {'p50 ms':>7} {'p99 ms':>7} {'max ms':>7} {'rows':>5} {'server ms':>9}")
     for r in results:
-        print(f"{r['name']:<46} {r['p50']:>7.2f} {r['p99']:>7.2f} {r['max']:>7.2f} {r['rows']:>5}")
+        server = "-" if r["server"] is None else f"{r['server']:.2f}"
+        print(
+            f"{r['name']:<46} {r['p50']:>7.2f} {r['p99']:>7.2f} {r['max']:>7.2f} {r['rows']:>5}"
+            f" {server:>9}"
+        )
     print("plans:")
     for r in results:
         if r["name"].startswith(("floor", "job claim")):
