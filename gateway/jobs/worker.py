@@ -35,6 +35,7 @@ from ..errors import (
     UnsupportedCapability,
 )
 from ..types import PublishResult
+from .analytics import first_collection
 from .backoff import next_attempt
 from .claims import Claimer
 from .events import announce, job_event, stage
@@ -44,13 +45,6 @@ if TYPE_CHECKING:
     from ..host import Gateway
 
 log = structlog.get_logger("gateway.jobs")
-ANALYTICS_STEPS = (
-    timedelta(hours=1),
-    timedelta(hours=6),
-    timedelta(hours=24),
-    timedelta(hours=72),
-    timedelta(days=7),
-)
 
 
 def error_json(error: GatewayError) -> dict[str, Any]:
@@ -232,10 +226,7 @@ class Workers:
 
     async def _published(self, job: PublishJobRow, fence: int, result: PublishResult) -> None:
         now = utcnow()
-        connector = self.gateway.connector(job.platform)
-        analytics_at = None
-        if connector is not None and connector.capabilities.analytics:
-            analytics_at = now + connector.analytics_delay + ANALYTICS_STEPS[0]
+        analytics_at = first_collection(self.gateway, job.platform, now)
         job.remote_post_id, job.remote_url = result.remote_id, result.url
         async with self.gateway.transaction() as session:
             written = await JobRepository(session).fenced_update(
