@@ -57,10 +57,10 @@ from gateway.vault import generate_key  # noqa: E402
 
 PLATFORMS = ("meta", "linkedin", "tiktok", "gbp", "mailchimp")
 BATCH = 50_000
-# The batch sizes the gateway asks for (scheduler.BATCH, Deliverer.deliver_due's default).
+# The batch sizes the gateway asks for (scheduler.BATCH and the defaults of the due methods).
 SCHEDULER_BATCH = 200
 OUTBOX_BATCH = 50
-ANALYTICS_BATCH = 100
+ANALYTICS_BATCH = 20  # AnalyticsCollector.collect_due
 DAY = 86400.0
 
 # -- the data set --------------------------------------------------------------------------
