@@ -25,6 +25,8 @@ bench: $(STAMP)
 	$(VENV)/bin/python bench/core.py
 	$(VENV)/bin/python bench/connections.py
 	$(VENV)/bin/python bench/publish.py
+	$(VENV)/bin/python bench/pipeline.py
+	$(VENV)/bin/python bench/scheduler.py
 
 clean:
 	rm -rf $(VENV) var logs .pytest_cache

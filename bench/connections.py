@@ -10,11 +10,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import os
 import socket
 import statistics
 import sys
 import tempfile
 import time
+import uuid
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
@@ -30,12 +34,38 @@ from gateway.vault import generate_key  # noqa: E402
 from gateway.web.app import create_app  # noqa: E402
 
 PLATFORM = "examplesocial"
+POSTGRES_URL = os.environ.get("PG_TEST_URL", "postgresql://127.0.0.1:5432/test")
 
 
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+@contextlib.asynccontextmanager
+async def postgres_database(prefix: str = "gw_bench") -> AsyncIterator[str]:
+    """A fresh database on the local PostgreSQL server (``PG_TEST_URL``), dropped afterwards.
+
+    Yields its SQLAlchemy URL (``postgresql+asyncpg://…``).
+    """
+    import asyncpg
+
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    admin_conn = await asyncpg.connect(POSTGRES_URL)
+    try:
+        await admin_conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin_conn.close()
+    base = POSTGRES_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
+    try:
+        yield f"{base}/{name}"
+    finally:
+        admin_conn = await asyncpg.connect(POSTGRES_URL)
+        try:
+            await admin_conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await admin_conn.close()
 
 
 def summary(samples: list[float]) -> str:
@@ -48,9 +78,12 @@ def summary(samples: list[float]) -> str:
 
 
 async def start_example_gateway(
-    database_url: str | None = None, **sections: dict
+    database_url: str | None = None, *, plugins: tuple = (), **sections: dict
 ) -> tuple[web.AppRunner, Gateway, str, str]:
-    """A gateway with the example plugin on a free loopback port: (runner, gateway, URL, key)."""
+    """A gateway with the example plugin on a free loopback port: (runner, gateway, URL, key).
+
+    ``plugins``: more ``(name, plugin)`` pairs to register beside the example plugin.
+    """
     import gateway_example_plugin
 
     from gateway.telemetry import configure_logging
@@ -70,13 +103,30 @@ async def start_example_gateway(
     settings = settings_from_mapping(raw)
     configure_logging(settings.logging)
     gateway = Gateway.from_settings(
-        settings, extra_plugins=[("example", gateway_example_plugin)], entry_points=False
+        settings,
+        extra_plugins=[("example", gateway_example_plugin), *plugins],
+        entry_points=False,
     )
     runner = web.AppRunner(create_app(gateway), access_log=None)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", port).start()
     key = (await admin.create_tenant(gateway, "bench")).api_key
     return runner, gateway, f"http://127.0.0.1:{port}", key
+
+
+async def oauth_connect(http: aiohttp.ClientSession, base: str, login_as: str) -> str:
+    """One OAuth round trip (start, consent, callback) as ``login_as``: the new connection's id.
+
+    ``http`` carries the tenant's API key; the example sandbox approves at once.
+    """
+    async with http.post(f"{base}/api/oauth/{PLATFORM}/start", json={}) as r:
+        started = await r.json()
+    url = started["authorizationUrl"] + f"&login_as={login_as}"
+    async with http.get(url, allow_redirects=False) as consent:
+        callback = consent.headers["Location"]
+    async with http.get(callback) as r:
+        assert r.status == 200, await r.text()
+        return (await r.json())["connectionId"]
 
 
 async def main(rounds: int, connections: int) -> None:
@@ -86,14 +136,7 @@ async def main(rounds: int, connections: int) -> None:
         async with aiohttp.ClientSession(headers=headers) as http:
 
             async def oauth_round_trip(login_as: str) -> str:
-                async with http.post(f"{base}/api/oauth/{PLATFORM}/start", json={}) as r:
-                    started = await r.json()
-                url = started["authorizationUrl"] + f"&login_as={login_as}"
-                async with http.get(url, allow_redirects=False) as consent:
-                    callback = consent.headers["Location"]
-                async with http.get(callback) as r:
-                    assert r.status == 200, await r.text()
-                    return (await r.json())["connectionId"]
+                return await oauth_connect(http, base, login_as)
 
             round_trips, ids = [], []
             for i in range(rounds):
