@@ -175,6 +175,7 @@ class PublishJobRow(Base):
         Index("ix_publish_jobs_due", "status", "next_attempt_at"),
         Index("ix_publish_jobs_analytics_due", "analytics_next_at"),
         Index("ix_publish_jobs_tenant_due", "tenant_id", "status", "next_attempt_at"),
+        Index("ix_publish_jobs_lease", "status", "lease_until"),
     )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)

@@ -56,15 +56,31 @@ class Claimer:
         # Events of jobs buried while claiming, told to observers once the claim commits.
         self.buried: list = []
 
+    def sweep_due(self) -> bool:
+        """Whether this claim should also look for lapsed leases and re-read the tenants.
+
+        Both are scans of their own; once a second per process is enough, and it keeps the
+        common claim to two short statements.
+        """
+        return (
+            not self._rotation or time.monotonic() - self._rotation_read > ROTATION_REFRESH_SECONDS
+        )
+
+    async def refresh_rotation(self, session: AsyncSession) -> None:
+        """Re-read the tenants with due work (a read: outside the claim's write transaction)."""
+        self._rotation = deque(await JobRepository(session).tenants_with_due_work(utcnow()))
+        self._rotation_read = time.monotonic()
+
+    async def sweep_lost_leases(self, session: AsyncSession) -> None:
+        repo = JobRepository(session)
+        now = utcnow()
+        for job in await repo.lost_leases(now, 20, skip_locked=not self.gateway.uses_sqlite):
+            await self._take_over(session, job, now)
+
     async def claim(self, session: AsyncSession) -> PublishJobRow | None:
         now = utcnow()
         repo = JobRepository(session)
         skip_locked = not self.gateway.uses_sqlite
-        for job in await repo.lost_leases(now, 20, skip_locked=skip_locked):
-            await self._take_over(session, job, now)
-        if not self._rotation or time.monotonic() - self._rotation_read > ROTATION_REFRESH_SECONDS:
-            self._rotation = deque(await repo.tenants_with_due_work(now))
-            self._rotation_read = time.monotonic()
         order = list(self._rotation)
         if order:
             self._rotation.rotate(-1)  # the next claim starts with the next tenant

@@ -117,9 +117,15 @@ class Workers:
 
     async def claim(self) -> PublishJobRow | None:
         """The next job, fairly across tenants (lapsed leases are fenced off on the way)."""
+        claimer = self.claimer
+        if claimer.sweep_due():
+            async with self.gateway.transaction() as session:
+                await claimer.sweep_lost_leases(session)
+            async with self.gateway.session() as session:
+                await claimer.refresh_rotation(session)
         async with self.gateway.transaction() as session:
-            claimed = await self.claimer.claim(session)
-            buried, self.claimer.buried = self.claimer.buried, []
+            claimed = await claimer.claim(session)
+            buried, claimer.buried = claimer.buried, []
         await announce(self.gateway, buried)
         return claimed
 

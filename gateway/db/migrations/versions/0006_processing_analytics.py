@@ -38,6 +38,10 @@ def upgrade() -> None:
         ["tenant_id", "status", "next_attempt_at"],
         unique=False,
     )
+    # Lapsed leases are found without visiting every running job.
+    op.create_index(
+        "ix_publish_jobs_lease", "publish_jobs", ["status", "lease_until"], unique=False
+    )
     op.create_table(
         "publish_job_analytics",
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
@@ -67,6 +71,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index("ix_publish_job_analytics_job_collected", table_name="publish_job_analytics")
     op.drop_table("publish_job_analytics")
+    op.drop_index("ix_publish_jobs_lease", table_name="publish_jobs")
     op.drop_index("ix_publish_jobs_tenant_due", table_name="publish_jobs")
     op.drop_index("ix_publish_jobs_analytics_due", table_name="publish_jobs")
     with op.batch_alter_table("publish_jobs") as batch:
