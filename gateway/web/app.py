@@ -10,7 +10,7 @@ from ..host import Gateway
 from ..plugins import _core_version
 from . import middlewares
 from .keys import GATEWAY, SPEC
-from .routes import analytics, connections, publish, system, webhooks
+from .routes import analytics, connections, health, publish, system, webhooks
 from .spec import ApiSpec, Operation, problem
 
 
@@ -21,6 +21,7 @@ def build_spec(gateway: Gateway) -> ApiSpec:
     publish.install(spec)
     webhooks.install(spec)
     analytics.install(spec)
+    health.install(spec)
     for registration in gateway.routes.registrations():
         route = registration.value
         spec.add(
