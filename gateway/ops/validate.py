@@ -16,6 +16,7 @@ from ..timefmt import rfc3339
 from ..types import OAuth2Spec
 from .local import ApiError, LocalGateway, publishes
 from .progress import Progress
+from .tables import render
 
 DEFAULT_OUTPUT = Path("logs/connector_test_results.json")
 CHECKS = (
@@ -37,6 +38,7 @@ ERROR_TABLE = (
     (404, "not_found"),
     (429, "rate_limited"),
 )
+STATUSES = ("pass", "fail", "skip")
 SETTLED = frozenset({"published", "dead", "cancelled", "failed"})
 
 
@@ -279,31 +281,21 @@ def write_report(report: dict[str, Any], path: Path) -> None:
 
 
 def table(report: dict[str, Any]) -> str:
-    """The report as a table a person scans: one line per check, failures stand out."""
-    rows = [("PLATFORM", "CHECK", "STATUS", "MS", "DETAIL")]
-    for platform in report["platforms"]:
-        for check in platform["checks"]:
-            rows.append(
-                (
-                    platform["platform"],
-                    check["name"],
-                    check["status"].upper(),
-                    f"{check['latencyMs']:.0f}",
-                    check["detail"][:90],
-                )
-            )
-    widths = [max(len(row[i]) for row in rows) for i in range(4)]
-    lines = [
-        "  ".join(cell.ljust(widths[i]) if i < 4 else cell for i, cell in enumerate(row))
-        for row in rows
+    """The report as a table a person scans: one line per check, then the totals."""
+    rows = [
+        (
+            platform["platform"],
+            check["name"],
+            check["status"].upper(),
+            f"{check['latencyMs']:.0f}",
+            check["detail"][:90],
+        )
+        for platform in report["platforms"]
+        for check in platform["checks"]
     ]
-    counts = {s: 0 for s in ("pass", "fail", "skip")}
-    for platform in report["platforms"]:
-        for check in platform["checks"]:
-            counts[check["status"]] += 1
-    lines.append("")
-    lines.append(f"{counts['pass']} passed, {counts['fail']} failed, {counts['skip']} skipped")
-    return "\n".join(lines)
+    counts = {status: sum(1 for r in rows if r[2] == status.upper()) for status in STATUSES}
+    totals = f"{counts['pass']} passed, {counts['fail']} failed, {counts['skip']} skipped"
+    return render(("PLATFORM", "CHECK", "STATUS", "MS", "DETAIL"), rows) + "\n\n" + totals
 
 
 def failed(report: dict[str, Any]) -> list[str]:
