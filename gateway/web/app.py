@@ -10,7 +10,7 @@ from ..host import Gateway
 from ..plugins import _core_version
 from . import middlewares
 from .keys import GATEWAY, SPEC
-from .routes import analytics, connections, health, publish, system, webhooks
+from .routes import analytics, connections, dashboard, health, publish, system, webhooks
 from .spec import ApiSpec, Operation, problem
 
 
@@ -52,6 +52,7 @@ def create_app(gateway: Gateway) -> web.Application:
     spec = build_spec(gateway)
     app[SPEC] = spec
     spec.install(app)
+    dashboard.install(app)
     if gateway.settings.sandbox_mode:
         for name in gateway.sandboxes:
             sandbox = gateway.sandboxes.get(name)(
