@@ -1,9 +1,4 @@
-"""A throw-away gateway on a local port with its sandboxes, driven over its own HTTP API.
-
-`gateway validate` and `gateway demo` use it: they exercise the product the way a client does
-(real sockets, the public routes), on a temporary SQLite database so that nothing they create
-lands in the operator's own.
-"""
+"""A throw-away gateway on a local port with its sandboxes, driven over its own HTTP API."""
 
 from __future__ import annotations
 
@@ -92,7 +87,12 @@ class ApiError(Exception):
 
 
 class LocalGateway:
-    """``async with LocalGateway(settings) as local:`` serves a gateway and signs in as admin."""
+    """``async with LocalGateway(settings) as local:`` serves a gateway and signs in as admin.
+
+    `gateway validate` and `gateway demo` use it to exercise the product the way a client does
+    (real sockets, the public routes), on a temporary SQLite database so that nothing they
+    create lands in the operator's own.
+    """
 
     def __init__(self, settings: Settings, *, workers: int = 2, entry_points: bool = True) -> None:
         self._base_settings = settings

@@ -1,6 +1,4 @@
-"""Connector validation: every platform's connect, health, accounts, publish and delete round
-trip, queue behaviour and error classification, against its sandbox; a JSON report and a table.
-"""
+"""Connector validation against each platform's sandbox: a JSON report and a table."""
 
 from __future__ import annotations
 
@@ -84,7 +82,11 @@ async def validate(
     publish: bool = True,
     progress: Progress | None = None,
 ) -> dict[str, Any]:
-    """Run the checks for ``platforms`` on ``local``; the report in the documented shape."""
+    """Run the checks for ``platforms`` on ``local``; the report in the documented shape.
+
+    Per platform: connect, health check, accounts, a publish and delete round trip, queue
+    behaviour (scheduled, idempotent, cancelled), a retried 503, and error classification.
+    """
     progress = progress or Progress(enabled=False)
     progress.total = len(platforms) * len(CHECKS)
     report = []

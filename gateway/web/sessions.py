@@ -1,10 +1,4 @@
-"""Dashboard sessions: an API key signs in once and becomes an HTTP-only cookie.
-
-The cookie carries a random token; the database keeps only its SHA-256, the tenant and the key
-it came from, so revoking the key ends the session too, and signing out ends it everywhere.
-Unsafe requests made with the cookie must also carry the CSRF token, which only a page served
-to the session can know (it is derived from the cookie, which scripts cannot read).
-"""
+"""Dashboard sessions: an API key signs in once and becomes an HTTP-only cookie."""
 
 from __future__ import annotations
 
@@ -25,6 +19,10 @@ from ..types import Principal
 if TYPE_CHECKING:
     from ..host import Gateway
 
+# The cookie carries a random token; the database keeps only its SHA-256, the tenant and the key
+# it came from, so revoking the key ends the session too, and signing out ends it everywhere.
+# Unsafe requests made with the cookie must also carry the CSRF token, which only a page served
+# to the session can know (it is derived from the cookie, which scripts cannot read).
 COOKIE = "gateway_session"
 CSRF_HEADER = "X-CSRF-Token"
 LIFETIME = timedelta(hours=12)
