@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -65,8 +65,13 @@ async def submit(
         raise ResourceNotFound(f"no plugin provides {connection.platform!r}")
     now = utcnow()
     scheduled_at = _schedule(gateway, body.get("scheduledAt"), now)
+    # A platform that schedules natively gets the post at once, to hold until its time.
+    native = scheduled_at is not None and connector.capabilities.native_scheduling
+    request = publish_request(body, connection.platform)
+    if native:
+        request = replace(request, scheduled_at=scheduled_at)
     problems = connector.check(
-        publish_request(body, connection.platform),
+        request,
         AccountRef(
             id=account.id,
             kind=account.kind,
@@ -92,7 +97,7 @@ async def submit(
         request_hash=digest,
         max_attempts=gateway.settings.jobs.max_attempts,
         scheduled_at=scheduled_at,
-        next_attempt_at=scheduled_at or now,
+        next_attempt_at=now if native else (scheduled_at or now),
     )
     try:
         await gateway.inserter.insert(job)

@@ -342,7 +342,16 @@ async def read_job(request: web.Request) -> web.Response:
 
 async def cancel_job(request: web.Request) -> web.Response:
     job = await _job(request)
-    async with request.config_dict[GATEWAY].transaction() as session:
+    gateway = request.config_dict[GATEWAY]
+    if job.status == "scheduled" and job.poll_handle is not None and job.remote_post_id:
+        # The platform's own scheduler holds it: take it back there first.
+        if job.lease_until is not None and job.lease_until > utcnow():
+            raise Conflict(f"job {job.id} is being checked with the platform; try again shortly")
+        target = await load_target(gateway, job, active_only=False)
+        await target.connector.cancel_scheduled(
+            job.remote_post_id, target.account, target.credentials
+        )
+    async with gateway.transaction() as session:
         cancelled = await JobRepository(session).cancel_waiting(job.id)
     if not cancelled:
         raise Conflict(

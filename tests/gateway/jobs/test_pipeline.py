@@ -145,7 +145,14 @@ async def test_idempotency_key(live):
     assert await jobs_count(live) == 2
 
 
-async def test_scheduled_posts_wait_for_their_time(live):
+async def test_scheduled_posts_wait_for_their_time(live, monkeypatch):
+    from dataclasses import replace
+
+    from gateway_example_plugin.social_connector import ExampleSocialConnector
+
+    # The gateway's own scheduler: as for a platform that cannot schedule.
+    capabilities = replace(ExampleSocialConnector.capabilities, native_scheduling=False)
+    monkeypatch.setattr(ExampleSocialConnector, "capabilities", capabilities)
     connection_id, account_id = await account_of(live)
     when = (utcnow() + timedelta(hours=1)).isoformat().replace("+00:00", "Z")
     status, accepted = await queue(live, connection_id, account_id, scheduledAt=when)
