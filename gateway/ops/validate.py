@@ -235,22 +235,24 @@ async def _retry(local: LocalGateway, run: PlatformRun, publish: bool) -> str:
     await local.sandbox(run.platform, "POST", "faults", json={"method": "POST", "status": 503})
     try:
         accepted = await _submit(local, run)
-        job = await local.wait_job(accepted["jobId"], SETTLED)
-        if job["status"] != "failed" or (job["error"] or {}).get("code") != "transient":
-            raise CheckFailed(f"after a 503 the job is {job['status']}: {_error(job)}")
+        # However quickly the retry comes, the outcome shows it: published on the 2nd attempt.
         job = await local.wait_job(accepted["jobId"])
     finally:
         await local.sandbox(run.platform, "DELETE", "faults")
-    if job["status"] != "published":
-        raise CheckFailed(f"the retry left the job {job['status']}: {_error(job)}")
-    return f"503, retried, published on attempt {job['attempts']}"
+    if job["status"] != "published" or job["attempts"] != 2:
+        raise CheckFailed(
+            f"after one 503 the job is {job['status']} after {job['attempts']} attempt(s): "
+            f"{_error(job)}"
+        )
+    return "503, retried, published on attempt 2"
 
 
 async def _errors(local: LocalGateway, run: PlatformRun, publish: bool) -> str:
     _can_publish(local, run, publish)
     wrong = []
     for status, expected in ERROR_TABLE:
-        fault = {"method": "POST", "status": status}
+        # Every try fails while the job is watched, so a quick retry cannot hide the answer.
+        fault = {"method": "POST", "status": status, "count": 100}
         if status == 429:
             # Longer than the outbound client waits in-process: the queue must take it over.
             wait = local.gateway.settings.outbound.max_retry_after_seconds + 60
