@@ -8,7 +8,7 @@ import secrets
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, or_, select, update
 
 from ..apikeys import secret_matches, split_api_key
 from ..db.base import utcnow
@@ -57,13 +57,23 @@ async def verify_api_key(gateway: Gateway, presented: str) -> Principal | None:
 async def open_session(gateway: Gateway, principal: Principal) -> str:
     """A new session for ``principal``; the cookie's value (shown only to the browser)."""
     token = secrets.token_urlsafe(32)
+    now = utcnow()
     async with gateway.transaction() as session:
+        # Sign-ins are rare: a good moment to forget the sessions that can no longer be used.
+        await session.execute(
+            delete(DashboardSessionRow).where(
+                or_(
+                    DashboardSessionRow.expires_at < now,
+                    DashboardSessionRow.ended_at.is_not(None),
+                )
+            )
+        )
         session.add(
             DashboardSessionRow(
                 id_hash=_hash(token),
                 tenant_id=principal.tenant_id,
                 key_id=principal.key_id,
-                expires_at=utcnow() + LIFETIME,
+                expires_at=now + LIFETIME,
             )
         )
     return token
