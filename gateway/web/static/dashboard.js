@@ -3,7 +3,7 @@
 "use strict";
 
 const csrf = document.querySelector('meta[name="csrf-token"]').content;
-const REFRESH_MS = 5000;
+const REFRESH_MS = 15000; // each refresh runs the eight views (bench/health.py has the cost)
 
 function cell(text, className) {
   const td = document.createElement("td");
