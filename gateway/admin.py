@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import structlog
@@ -57,7 +58,9 @@ class RotationReport:
     active_key_id: str
 
 
-async def rotate_vault(gateway: Gateway, *, batch_size: int = 100) -> RotationReport:
+async def rotate_vault(
+    gateway: Gateway, *, batch_size: int = 100, on_batch: Callable[[int], None] | None = None
+) -> RotationReport:
     """Re-seal every secret under the active key, a batch per transaction, beside live writers.
 
     Each row is swapped only if its version is still the one read (compare-and-set), so a token
@@ -71,6 +74,8 @@ async def rotate_vault(gateway: Gateway, *, batch_size: int = 100) -> RotationRe
             batch = await repo.stale_batch(batch_size)
             swapped = [await repo.reseal(row) for row in batch]
         resealed += sum(swapped)
+        if on_batch is not None:
+            on_batch(resealed)  # progress for the command line
         if not batch or not any(swapped):
             break
     async with gateway.session() as session:

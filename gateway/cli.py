@@ -321,6 +321,84 @@ def dlq_audit(config_path: str | None) -> None:
     click.echo(json.dumps(summary, indent=2))
 
 
+@cli.command()
+@config_option
+@click.option("--platform", default=None, help="Validate this platform only (default: all).")
+@click.option(
+    "--output",
+    type=click.Path(dir_okay=False),
+    default="logs/connector_test_results.json",
+    show_default=True,
+    help="Where to write the JSON report.",
+)
+@click.option("--no-publish", is_flag=True, help="Skip the checks that publish posts.")
+@one_line_errors
+def validate(config_path: str | None, platform: str | None, output: str, no_publish: bool) -> None:
+    """Validate every platform's connector against its sandbox; exit 1 if a check fails."""
+    from pathlib import Path
+
+    from .ops import validate as validation
+    from .ops.local import LocalGateway
+    from .ops.progress import Progress
+
+    settings = _settings(config_path)
+    _quiet_logs(settings)
+
+    async def run() -> dict[str, Any]:
+        async with LocalGateway(settings) as local:
+            platforms = local.platforms(platform)
+            if not platforms:
+                known = ", ".join(local.platforms()) or "none"
+                raise Failure(f"no enabled platform {platform!r} (installed: {known})", EXIT_USAGE)
+            return await validation.validate(
+                local, platforms, publish=not no_publish, progress=Progress()
+            )
+
+    report = _run(run)
+    validation.write_report(report, Path(output))
+    click.echo(validation.table(report))
+    click.echo(f"report: {output}")
+    failures = validation.failed(report)
+    if failures:
+        raise Failure(f"{len(failures)} check(s) failed: {', '.join(failures)}", EXIT_FAILURE)
+
+
+@cli.command()
+@config_option
+@one_line_errors
+def demo(config_path: str | None) -> None:
+    """A guided tour: connect every sandbox, publish, watch the jobs, analytics, a DLQ replay."""
+    import time
+
+    from .ops.demo import run_demo
+    from .ops.local import LocalGateway
+    from .ops.progress import Progress
+
+    settings = _settings(config_path)
+    _quiet_logs(settings)
+    started = time.perf_counter()
+
+    async def run() -> dict[str, Any]:
+        async with LocalGateway(settings) as local:
+            if not local.platforms():
+                raise Failure("no platform plugin is installed or enabled", EXIT_USAGE)
+            return await run_demo(local, click.echo, Progress())
+
+    _run(run)
+    click.echo(
+        f"\nDone in {time.perf_counter() - started:.1f} s. Next: `gateway serve`, then /dashboard."
+    )
+
+
+def _quiet_logs(settings: Settings) -> None:
+    """Tables and progress are the output; the gateway's own info lines would bury them."""
+    from dataclasses import replace
+
+    from .telemetry import configure_logging
+
+    configure_logging(replace(settings.logging, level="error"))
+
+
 @cli.group()
 def vault() -> None:
     """The token vault: keys and rotation."""
@@ -332,8 +410,17 @@ def vault() -> None:
 def vault_rotate(config_path: str | None) -> None:
     """Re-seal every stored secret under the newest key (safe while the gateway runs)."""
     from .admin import rotate_vault
+    from .ops.progress import Progress
 
-    report = _run(lambda: _with_storage(_settings(config_path), rotate_vault))
+    progress = Progress()
+
+    def rotate(gateway: Any) -> Any:
+        return rotate_vault(gateway, on_batch=lambda n: progress.step(f"re-sealed {n} secrets"))
+
+    try:
+        report = _run(lambda: _with_storage(_settings(config_path), rotate))
+    finally:
+        progress.clear()
     click.echo(f"re-sealed {report.resealed} secrets under key {report.active_key_id!r}")
     if report.remaining:
         raise Failure(

@@ -23,6 +23,7 @@ DEFAULT_PLUGINS = (
     "gateway.default_plugins.api_keys",
     "gateway.default_plugins.audit_log",
     "gateway.default_plugins.client_webhooks",
+    "gateway.default_plugins.dashboard_sessions",
 )
 
 log = structlog.get_logger("gateway.plugins")

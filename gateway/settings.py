@@ -132,6 +132,14 @@ class WebhookSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class AlertSettings:
+    # A Slack-compatible incoming webhook that receives the daily DLQ audit as {"text": ...}.
+    # The URL is the credential (its path is the secret): kept out of repr and logs.
+    dlq_webhook_url: str = field(default="", repr=False)
+    timeout_seconds: float = 10.0
+
+
+@dataclass(frozen=True, slots=True)
 class OutboundSettings:
     total_timeout_seconds: float = 30.0
     connect_timeout_seconds: float = 10.0
@@ -177,6 +185,7 @@ class Settings:
     jobs: JobSettings = JobSettings()
     webhooks: WebhookSettings = WebhookSettings()
     outbound: OutboundSettings = OutboundSettings()
+    alerts: AlertSettings = AlertSettings()
     platforms: Mapping[str, PlatformSettings] = field(default_factory=dict)
     source: str = "<defaults>"
 
@@ -402,6 +411,10 @@ def _validate(settings: Settings) -> None:
         raise ConfigError("outbound.max_attempts", "must be at least 1")
     if not settings.sandbox_mode and not settings.vault.keys:
         raise ConfigError("vault.keys", "required outside sandbox mode (set GATEWAY_VAULT_KEYS)")
+    alert_url = settings.alerts.dlq_webhook_url
+    if alert_url and not re.match(r"^https?://[^/]+", alert_url):
+        # Never echo the value: the URL is a secret.
+        raise ConfigError("alerts.dlq_webhook_url", "must be an http(s) URL")
     for prefix in settings.oauth.allowed_return_urls:
         if not re.match(r"^https?://[^/]+", prefix):
             raise ConfigError("oauth.allowed_return_urls", f"{prefix!r} is not an http(s) URL")

@@ -9,6 +9,7 @@ import structlog
 from sqlalchemy import func, select
 
 from ..db.models import PublishJobRow
+from ..ops.alerts import send_dlq_alert
 from ..types import Event
 
 if TYPE_CHECKING:
@@ -18,7 +19,8 @@ log = structlog.get_logger("gateway.dlq")
 
 
 async def audit_dead_letters(gateway: Gateway) -> dict[str, Any]:
-    """Count dead jobs per tenant, platform and reason; log it, and tell each tenant's clients."""
+    """Count dead jobs per tenant, platform and reason; log it, tell each tenant's clients, and
+    the operators' incoming webhook (``alerts.dlq_webhook_url``) when there are any."""
     async with gateway.session() as session:
         rows = (
             await session.execute(
@@ -53,4 +55,5 @@ async def audit_dead_letters(gateway: Gateway) -> dict[str, Any]:
             "byPlatform": {p: dict(r) for p, r in platforms.items()},
         }
         await gateway.emit(Event("dlq.audit", tenant_id=tenant_id, data=data))
+    await send_dlq_alert(gateway, summary)
     return summary

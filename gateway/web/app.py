@@ -11,7 +11,16 @@ from ..host import Gateway
 from ..plugins import _core_version
 from . import middlewares
 from .keys import GATEWAY, SPEC
-from .routes import analytics, connections, platform_webhooks, publish, system, webhooks
+from .routes import (
+    analytics,
+    connections,
+    dashboard,
+    health,
+    platform_webhooks,
+    publish,
+    system,
+    webhooks,
+)
 from .spec import ApiSpec, Operation, json_response, path_param, problem
 
 _PATH_VARS = re.compile(r"{(\w+)}")
@@ -25,6 +34,7 @@ def build_spec(gateway: Gateway) -> ApiSpec:
     webhooks.install(spec)
     analytics.install(spec)
     platform_webhooks.install(spec)
+    health.install(spec)
     for registration in gateway.routes.registrations():
         route = registration.value
         ok = (
@@ -67,6 +77,7 @@ def create_app(gateway: Gateway) -> web.Application:
     spec = build_spec(gateway)
     app[SPEC] = spec
     spec.install(app)
+    dashboard.install(app)
     if gateway.settings.sandbox_mode:
         for name in gateway.sandboxes:
             sandbox = gateway.sandboxes.get(name)(

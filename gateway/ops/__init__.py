@@ -1,0 +1,1 @@
+"""Operations: the health report, the DLQ alert, connector validation and the guided demo."""

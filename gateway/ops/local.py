@@ -1,0 +1,209 @@
+"""A throw-away gateway on a local port with its sandboxes, driven over its own HTTP API."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import secrets
+import socket
+import tempfile
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+from ..admin import create_tenant
+from ..connector import Connector
+from ..settings import Settings
+from ..types import ApiKeySpec, OAuth2Spec
+
+TERMINAL = frozenset({"published", "dead", "cancelled"})
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
+
+
+def local_settings(settings: Settings, data_dir: Path, port: int, *, workers: int) -> Settings:
+    """``settings`` on a temporary database and port, in sandbox mode, consent pages approving
+    at once. A production config's app credentials are not sent to the sandboxes."""
+    platforms = settings.platforms
+    if not settings.sandbox_mode:
+        platforms = {
+            name: replace(platform, client_id="", client_secret="")
+            for name, platform in platforms.items()
+        }
+    return replace(
+        settings,
+        platforms=platforms,
+        core=replace(settings.core, mode="sandbox", data_dir=str(data_dir)),
+        server=replace(settings.server, host="127.0.0.1", port=port, public_url=""),
+        database=replace(
+            settings.database,
+            url=f"sqlite+aiosqlite:///{data_dir}/gateway.db",
+            migrate_on_start=True,
+        ),
+        sandbox=replace(settings.sandbox, auto_approve=True),
+        connections=replace(settings.connections, background=False),
+        webhooks=replace(settings.webhooks, background=False),
+        jobs=replace(settings.jobs, concurrency=workers, poll_seconds=0.05),
+        alerts=replace(settings.alerts, dlq_webhook_url=""),
+        oauth=replace(settings.oauth, allowed_return_urls=()),
+    )
+
+
+def sandbox_api_key(connector: type[Connector], sandbox: Any) -> str | None:
+    """A key an API-key platform's sandbox accepts.
+
+    A sandbox may declare one (``demo_api_key``); otherwise one is made from the connector's
+    ``key_format`` when it is of the ``prefix-<N hex>`` kind (``ex-<32 hex>``).
+    """
+    declared = getattr(sandbox, "demo_api_key", None)
+    if declared:
+        return declared
+    spec = connector.auth
+    if not isinstance(spec, ApiKeySpec):
+        return None
+    pattern = re.fullmatch(r"([\w.-]*)<(\d+) hex>([\w.-]*)", spec.key_format.strip())
+    if not pattern:
+        return None
+    prefix, digits, suffix = pattern.groups()
+    return prefix + secrets.token_hex(int(digits))[: int(digits)] + suffix
+
+
+def publishes(connector: type[Connector]) -> bool:
+    return connector.publish is not Connector.publish
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, body: Any) -> None:
+        super().__init__(f"HTTP {status}: {body}")
+        self.status = status
+        self.body = body
+
+
+class LocalGateway:
+    """``async with LocalGateway(settings) as local:`` serves a gateway and signs in as admin.
+
+    `gateway validate` and `gateway demo` use it to exercise the product the way a client does
+    (real sockets, the public routes), on a temporary SQLite database so that nothing they
+    create lands in the operator's own.
+    """
+
+    def __init__(self, settings: Settings, *, workers: int = 2, entry_points: bool = True) -> None:
+        self._base_settings = settings
+        self._workers = workers
+        self._entry_points = entry_points
+        self._tmp: tempfile.TemporaryDirectory[str] | None = None
+        self._runner: web.AppRunner | None = None
+        self.http: aiohttp.ClientSession | None = None
+        self.gateway: Any = None
+        self.base = ""
+        self.key = ""
+
+    async def __aenter__(self) -> LocalGateway:
+        from ..host import Gateway
+        from ..web.app import create_app
+
+        self._tmp = tempfile.TemporaryDirectory(prefix="gateway-ops-")
+        port = free_port()
+        settings = local_settings(
+            self._base_settings, Path(self._tmp.name), port, workers=self._workers
+        )
+        self.gateway = Gateway.from_settings(settings, entry_points=self._entry_points)
+        self._runner = web.AppRunner(create_app(self.gateway), access_log=None)
+        await self._runner.setup()
+        await web.TCPSite(self._runner, "127.0.0.1", port).start()
+        self.base = f"http://127.0.0.1:{port}"
+        self.http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60))
+        self.key = (await create_tenant(self.gateway, "operations", admin=True)).api_key
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self.http is not None:
+            await self.http.close()
+        if self._runner is not None:
+            await self._runner.cleanup()
+        if self._tmp is not None:
+            self._tmp.cleanup()
+
+    def platforms(self, only: str | None = None) -> list[str]:
+        enabled = [n for n in self.gateway.connectors if self.gateway.settings.platform(n).enabled]
+        return [n for n in enabled if only is None or n == only]
+
+    def connector(self, platform: str) -> type[Connector]:
+        return self.gateway.connectors.get(platform)
+
+    async def api(
+        self, method: str, path: str, *, ok: tuple[int, ...] = (200, 201, 202, 204), **kwargs: Any
+    ) -> Any:
+        """Call the gateway's API as the admin tenant; :raises ApiError: on another status."""
+        headers = {"Authorization": f"Bearer {self.key}", **kwargs.pop("headers", {})}
+        async with self.http.request(method, self.base + path, headers=headers, **kwargs) as r:
+            body = await r.json(content_type=None) if r.status != 204 else None
+            if r.status not in ok:
+                raise ApiError(r.status, body)
+            return body
+
+    async def sandbox(self, platform: str, method: str, path: str, **kwargs: Any) -> Any:
+        """Call a platform sandbox's control API (``/_control/...``)."""
+        root = self.gateway.sandbox_url(platform)
+        async with self.http.request(method, f"{root}/_control/{path}", **kwargs) as response:
+            if response.status >= 300:
+                raise ApiError(response.status, await response.text())
+            return await response.json(content_type=None) if response.status != 204 else None
+
+    async def connect(self, platform: str) -> str:
+        """Connect the platform's sandbox account as a user would; the connection's id."""
+        connector = self.connector(platform)
+        if isinstance(connector.auth, OAuth2Spec):
+            return await self._connect_oauth(platform)
+        key = sandbox_api_key(connector, self.gateway.sandboxes.get(platform))
+        if key is None:
+            raise LookupError("its sandbox declares no demo_api_key and key_format is free text")
+        body = await self.api(
+            "POST", "/api/connections", json={"platform": platform, "apiKey": key}
+        )
+        return body["id"]
+
+    async def _connect_oauth(self, platform: str) -> str:
+        started = await self.api("POST", f"/api/oauth/{platform}/start", json={})
+        url = started["authorizationUrl"]
+        async with self.http.get(url, allow_redirects=False) as consent:
+            if consent.status == 200:  # a consent page that asks: press Allow
+                async with self.http.post(
+                    url, data={"decision": "allow"}, allow_redirects=False
+                ) as allowed:
+                    callback = allowed.headers.get("Location")
+            else:
+                callback = consent.headers.get("Location")
+        if not callback:
+            raise ApiError(consent.status, "the consent page did not redirect")
+        async with self.http.get(callback, allow_redirects=False) as response:
+            body = await response.json(content_type=None)
+            if response.status != 200 or "connectionId" not in body:
+                raise ApiError(response.status, body)
+            return body["connectionId"]
+
+    async def publish(self, connection_id: str, account: dict, **fields: Any) -> dict:
+        body = {"connectionId": connection_id, "accountId": account["id"], **fields}
+        headers = {}
+        if "idempotency_key" in body:
+            headers["Idempotency-Key"] = body.pop("idempotency_key")
+        return await self.api("POST", "/api/publish", json=body, headers=headers)
+
+    async def wait_job(
+        self, job_id: str, until: frozenset[str] = TERMINAL, within: float = 30.0
+    ) -> dict:
+        """Poll the job until its status is in ``until`` (or the time is up: its last state)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + within
+        while True:
+            job = await self.api("GET", f"/api/jobs/{job_id}")
+            if job["status"] in until or loop.time() > deadline:
+                return job
+            await asyncio.sleep(0.05)

@@ -1,0 +1,311 @@
+"""Connector validation against each platform's sandbox: a JSON report and a table."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from ..timefmt import rfc3339
+from ..types import OAuth2Spec
+from .local import ApiError, LocalGateway, publishes
+from .progress import Progress
+from .tables import render
+
+DEFAULT_OUTPUT = Path("logs/connector_test_results.json")
+CHECKS = (
+    "connect",
+    "health_check",
+    "accounts",
+    "publish",
+    "delete",
+    "queue",
+    "retry",
+    "error_classification",
+)
+# The design's error table: what a platform's answer must become (the job's error code).
+# 429 last: the outbound client then holds the platform's calls until Retry-After has passed.
+ERROR_TABLE = (
+    (503, "transient"),
+    (400, "invalid_request"),
+    (403, "permission_denied"),
+    (404, "not_found"),
+    (429, "rate_limited"),
+)
+STATUSES = ("pass", "fail", "skip")
+SETTLED = frozenset({"published", "dead", "cancelled", "failed"})
+
+
+class CheckFailed(Exception):
+    """A check's failure, in words an operator acts on."""
+
+
+class Skipped(Exception):
+    """A check that does not apply (no capability, nothing published to delete...)."""
+
+
+@dataclass
+class CheckResult:
+    name: str
+    status: str
+    latency_ms: float
+    detail: str
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "status": self.status,
+            "latencyMs": round(self.latency_ms, 1),
+            "detail": self.detail,
+        }
+
+
+@dataclass
+class PlatformRun:
+    """What one platform's checks share: the connection, an account, the post made."""
+
+    platform: str
+    connection_id: str | None = None
+    account: dict[str, Any] | None = None
+    published: dict[str, Any] | None = None
+    results: list[CheckResult] = field(default_factory=list)
+
+
+async def validate(
+    local: LocalGateway,
+    platforms: list[str],
+    *,
+    publish: bool = True,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
+    """Run the checks for ``platforms`` on ``local``; the report in the documented shape.
+
+    Per platform: connect, health check, accounts, a publish and delete round trip, queue
+    behaviour (scheduled, idempotent, cancelled), a retried 503, and error classification.
+    """
+    progress = progress or Progress(enabled=False)
+    progress.total = len(platforms) * len(CHECKS)
+    report = []
+    for platform in platforms:
+        run = PlatformRun(platform)
+        steps: dict[str, Callable[[], Awaitable[str]]] = {
+            "connect": lambda run=run: _connect(local, run),
+            "health_check": lambda run=run: _health(local, run),
+            "accounts": lambda run=run: _accounts(local, run),
+            "publish": lambda run=run: _publish(local, run, publish),
+            "delete": lambda run=run: _delete(local, run),
+            "queue": lambda run=run: _queue(local, run, publish),
+            "retry": lambda run=run: _retry(local, run, publish),
+            "error_classification": lambda run=run: _errors(local, run, publish),
+        }
+        for name in CHECKS:
+            progress.step(f"{platform}: {name}")
+            run.results.append(await _timed(name, steps[name]))
+            progress.advance()
+        report.append({"platform": platform, "checks": [r.as_json() for r in run.results]})
+    progress.clear()
+    return {"generatedAt": rfc3339(datetime.now(UTC)), "platforms": report}
+
+
+async def _timed(name: str, step: Callable[[], Awaitable[str]]) -> CheckResult:
+    started = time.perf_counter()
+    try:
+        detail, status = await step(), "pass"
+    except Skipped as skip:
+        detail, status = str(skip), "skip"
+    except CheckFailed as failure:
+        detail, status = str(failure), "fail"
+    except ApiError as err:
+        detail, status = _api_detail(err), "fail"
+    except Exception as err:  # a check that breaks is a failed check, named, not a traceback
+        detail, status = f"{type(err).__name__}: {err}", "fail"
+    return CheckResult(name, status, (time.perf_counter() - started) * 1000, detail[:500])
+
+
+def _api_detail(err: ApiError) -> str:
+    body = err.body if isinstance(err.body, dict) else {}
+    problems = "; ".join(f"{p['field']}: {p['message']}" for p in body.get("errors") or [])
+    return f"HTTP {err.status}: {body.get('detail') or err.body}" + (
+        f" ({problems})" if problems else ""
+    )
+
+
+def _needs(run: PlatformRun, *what: str) -> None:
+    for item in what:
+        if getattr(run, item) is None:
+            raise Skipped(f"no {item.replace('_', ' ')} (an earlier check failed)")
+
+
+async def _connect(local: LocalGateway, run: PlatformRun) -> str:
+    try:
+        run.connection_id = await local.connect(run.platform)
+    except LookupError as err:
+        raise Skipped(f"cannot connect without an API key: {err}") from None
+    kind = "OAuth" if isinstance(local.connector(run.platform).auth, OAuth2Spec) else "API-key"
+    return f"{kind} connection {run.connection_id}"
+
+
+async def _health(local: LocalGateway, run: PlatformRun) -> str:
+    _needs(run, "connection_id")
+    result = await local.api("POST", f"/api/connections/{run.connection_id}/health-check")
+    if result["status"] != "healthy":
+        raise CheckFailed(
+            f"{result['status']}: {result.get('errorCode') or ''} {result.get('detail') or ''}"
+        )
+    return f"healthy in {result['latencyMs']} ms"
+
+
+async def _accounts(local: LocalGateway, run: PlatformRun) -> str:
+    _needs(run, "connection_id")
+    accounts = (await local.api("GET", f"/api/connections/{run.connection_id}/accounts"))["data"]
+    if not accounts:
+        raise CheckFailed("the platform returned no publishable account")
+    post_kinds = local.connector(run.platform).capabilities.post_kinds
+    run.account = next((a for a in accounts if a["kind"] in post_kinds), accounts[0])
+    return ", ".join(sorted({f"{a['kind']} ({a['name']})" for a in accounts}))[:300]
+
+
+def _can_publish(local: LocalGateway, run: PlatformRun, publish: bool) -> None:
+    if not publish:
+        raise Skipped("--no-publish")
+    connector = local.connector(run.platform)
+    if not publishes(connector):
+        raise Skipped("the connector does not publish")
+    _needs(run, "account")
+    if run.account["kind"] not in connector.capabilities.post_kinds:
+        raise Skipped(f"no post kinds for {run.account['kind']}")
+
+
+async def _submit(local: LocalGateway, run: PlatformRun, **fields: Any) -> dict:
+    """A text post, or one with an image when the platform needs media (its 422 says so)."""
+    text = f"Connector validation {datetime.now(UTC):%Y-%m-%d %H:%M:%S}"
+    try:
+        return await local.publish(run.connection_id, run.account, body=text, **fields)
+    except ApiError as err:
+        if err.status != 422:
+            raise
+        media = ["https://cdn.example.com/validation.jpg"]
+        return await local.publish(
+            run.connection_id, run.account, body=text, mediaUrls=media, **fields
+        )
+
+
+async def _publish(local: LocalGateway, run: PlatformRun, publish: bool) -> str:
+    _can_publish(local, run, publish)
+    accepted = await _submit(local, run)
+    job = await local.wait_job(accepted["jobId"])
+    if job["status"] != "published":
+        raise CheckFailed(f"job {job['jobId']} is {job['status']}: {_error(job)}")
+    run.published = job
+    return f"published {job['remotePostId']} after {job['attempts']} attempt(s)"
+
+
+async def _delete(local: LocalGateway, run: PlatformRun) -> str:
+    if not local.connector(run.platform).capabilities.delete:
+        raise Skipped("the platform cannot delete posts")
+    if run.published is None:
+        raise Skipped("nothing was published to delete")
+    await local.api("DELETE", f"/api/posts/{run.published['postId']}")
+    return f"deleted {run.published['remotePostId']}"
+
+
+async def _queue(local: LocalGateway, run: PlatformRun, publish: bool) -> str:
+    _can_publish(local, run, publish)
+    later = (datetime.now(UTC) + timedelta(hours=1)).isoformat().replace("+00:00", "Z")
+    key = f"validation-{time.time_ns()}"
+    first = await _submit(local, run, scheduledAt=later, idempotency_key=key)
+    again = await _submit(local, run, scheduledAt=later, idempotency_key=key)
+    if again["jobId"] != first["jobId"]:
+        raise CheckFailed("the same Idempotency-Key made a second job")
+    if first["status"] != "scheduled":
+        raise CheckFailed(f"a post for later is {first['status']}, not scheduled")
+    await local.api("DELETE", f"/api/jobs/{first['jobId']}")
+    job = await local.api("GET", f"/api/jobs/{first['jobId']}")
+    if job["status"] != "cancelled":
+        raise CheckFailed(f"a cancelled job is {job['status']}")
+    return "scheduled, idempotent, cancelled"
+
+
+async def _retry(local: LocalGateway, run: PlatformRun, publish: bool) -> str:
+    _can_publish(local, run, publish)
+    await local.sandbox(run.platform, "POST", "faults", json={"method": "POST", "status": 503})
+    try:
+        accepted = await _submit(local, run)
+        # However quickly the retry comes, the outcome shows it: published on the 2nd attempt.
+        job = await local.wait_job(accepted["jobId"])
+    finally:
+        await local.sandbox(run.platform, "DELETE", "faults")
+    if job["status"] != "published" or job["attempts"] != 2:
+        raise CheckFailed(
+            f"after one 503 the job is {job['status']} after {job['attempts']} attempt(s): "
+            f"{_error(job)}"
+        )
+    return "503, retried, published on attempt 2"
+
+
+async def _errors(local: LocalGateway, run: PlatformRun, publish: bool) -> str:
+    _can_publish(local, run, publish)
+    wrong = []
+    for status, expected in ERROR_TABLE:
+        # Every try fails while the job is watched, so a quick retry cannot hide the answer.
+        fault = {"method": "POST", "status": status, "count": 100}
+        if status == 429:
+            # Longer than the outbound client waits in-process: the queue must take it over.
+            wait = local.gateway.settings.outbound.max_retry_after_seconds + 60
+            fault["headers"] = {"Retry-After": str(int(wait))}
+        await local.sandbox(run.platform, "POST", "faults", json=fault)
+        try:
+            accepted = await _submit(local, run)
+            job = await local.wait_job(accepted["jobId"], SETTLED)
+        finally:
+            await local.sandbox(run.platform, "DELETE", "faults")
+        got = (job["error"] or {}).get("code")
+        if got != expected:
+            wrong.append(f"{status} became {got or job['status']} (expected {expected})")
+        if job["status"] == "failed":
+            # A retry would publish it for real; this check only wanted the classification.
+            await local.api("DELETE", f"/api/jobs/{job['jobId']}", ok=(200, 204, 409))
+    if wrong:
+        raise CheckFailed("; ".join(wrong))
+    return ", ".join(f"{s}→{c}" for s, c in ERROR_TABLE)
+
+
+def _error(job: dict) -> str:
+    error = job.get("error") or {}
+    return f"{error.get('code')}: {error.get('message')}" if error else "no error recorded"
+
+
+def write_report(report: dict[str, Any], path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+
+
+def table(report: dict[str, Any]) -> str:
+    """The report as a table a person scans: one line per check, then the totals."""
+    rows = [
+        (
+            platform["platform"],
+            check["name"],
+            check["status"].upper(),
+            f"{check['latencyMs']:.0f}",
+            check["detail"][:90],
+        )
+        for platform in report["platforms"]
+        for check in platform["checks"]
+    ]
+    counts = {status: sum(1 for r in rows if r[2] == status.upper()) for status in STATUSES}
+    totals = f"{counts['pass']} passed, {counts['fail']} failed, {counts['skip']} skipped"
+    return render(("PLATFORM", "CHECK", "STATUS", "MS", "DETAIL"), rows) + "\n\n" + totals
+
+
+def failed(report: dict[str, Any]) -> list[str]:
+    return [
+        f"{p['platform']}.{c['name']}"
+        for p in report["platforms"]
+        for c in p["checks"]
+        if c["status"] == "fail"
+    ]

@@ -1,0 +1,42 @@
+"""`gateway demo` on the default config with the example plugin: every step, in one run."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+
+from ...support import gateway_env
+
+
+async def test_the_demo_connects_publishes_and_replays(tmp_path, installed_example):
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "gateway",
+        "demo",
+        env=gateway_env(tmp_path / "var", installed_example),
+        cwd=tmp_path,  # no config file here: the embedded defaults
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(process.communicate(), 120)
+    out, err = out.decode(), err.decode()
+    assert process.returncode == 0, out + err
+    lines = [line.split() for line in out.splitlines()]
+    connected = {line[0]: line for line in lines if line[4:5] == ["healthy"]}
+    # The built-in plugins' sandboxes and the installed third-party one, alike.
+    assert set(connected) == {"example", "examplesocial", "meta", "mailchimp"}
+    for platform in ("meta", "mailchimp"):
+        [row] = [line for line in lines if line[:1] == [platform] and "→" in line]
+        assert row[-2] != "-" and "published" in row, row
+    assert connected["examplesocial"][1:3] == ["OAuth", "2.0"]
+    [published] = [line for line in lines if line[:1] == ["examplesocial"] and "→" in line]
+    assert published[-2:] == ["published", "post_1"] and published[2] == "queued"
+    [failed] = [line for line in lines if line[:1] == ["failed"]]
+    assert failed[-2:] == ["dead", "non_retryable"]
+    [replayed] = [line for line in lines if line[:1] == ["replayed"]]
+    assert replayed[-2:] == ["published", "post_2"] and replayed[1] == failed[1]
+    assert any(line[:1] == ["examplesocial"] and "null" in line for line in lines)  # analytics
+    assert "5. Health (GET /api/health" in out
+    assert not (tmp_path / "var" / "gateway.db").exists()  # the operator's database is untouched
+    assert "\r" not in err and "Traceback" not in err
