@@ -77,6 +77,9 @@ class Connector:
     hosts: ClassVar[tuple[str, ...]] = ()
     # Publish jobs for one account run one at a time (platforms that reject concurrent posts).
     one_at_a_time_per_account: ClassVar[bool] = False
+    # Client-webhook events this platform's plugin emits (each named `<platform>.<what>`), which
+    # clients may subscribe to beside the core's.
+    client_events: ClassVar[tuple[str, ...]] = ()
     # Per-platform `options` the publish request accepts, documented in /api/platforms.
     options_schema: ClassVar[dict[str, Any]] = {}
     # Asynchronous publishing: how a `processing` result is polled until it is done.

@@ -31,7 +31,7 @@ def build_spec(gateway: Gateway) -> ApiSpec:
     system.install(spec)
     connections.install(spec)
     publish.install(spec)
-    webhooks.install(spec)
+    webhooks.install(spec, gateway)
     analytics.install(spec)
     platform_webhooks.install(spec)
     health.install(spec)

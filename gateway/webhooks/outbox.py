@@ -46,7 +46,9 @@ async def enqueue(gateway: Gateway, event: Event) -> int:
     For events that report a change in the database, prefer :func:`stage` inside the change's
     own transaction: then the change and its notification commit together or not at all.
     """
-    if event.name not in EVENTS or event.tenant_id is None or gateway.sessionmaker is None:
+    if event.name not in client_events(gateway) or event.tenant_id is None:
+        return 0
+    if gateway.sessionmaker is None:
         return 0
     async with gateway.session() as session:
         if not await _subscribers(session, event):
@@ -58,9 +60,16 @@ async def enqueue(gateway: Gateway, event: Event) -> int:
     return written
 
 
+def client_events(gateway: Gateway) -> frozenset[str]:
+    """The events clients can subscribe to: the core's and those the platforms declare."""
+    registry = gateway.connectors
+    declared = (name for platform in registry for name in registry.get(platform).client_events)
+    return EVENTS | frozenset(declared)
+
+
 async def stage(session: AsyncSession, event: Event) -> int:
     """Add the event's outbox rows to the caller's transaction; the caller commits."""
-    if event.name not in EVENTS or event.tenant_id is None:
+    if event.tenant_id is None:
         return 0
     occurred = rfc3339(event.occurred_at or utcnow())
     targets = await _subscribers(session, event)

@@ -82,6 +82,8 @@ class MailchimpConnector(Connector):
     hosts = HOSTS
     auth = OAuth2Spec(authorize_url=AUTHORIZE_URL, token_url=TOKEN_URL)
     api_key_auth = ApiKeySpec(key_format="<32 hex digits>-<data centre>, e.g. …-us6")
+    # Audience events reach client webhooks as `mailchimp.<type>`.
+    client_events = tuple(f"mailchimp.{name}" for name in webhooks.EVENTS)
     # Keys and OAuth tokens never expire: nothing to refresh.
     refresh_policy = RefreshPolicy(kind=RefreshKind.NONE)
     capabilities = Capabilities(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import json
 import secrets
 from urllib.parse import urlsplit
 
@@ -13,7 +15,7 @@ from ...db.repositories import SecretRepository
 from ...errors import BadRequest, FieldProblem, ResourceNotFound
 from ...ids import new_id
 from ...timefmt import rfc3339
-from ...webhooks.outbox import EVENTS
+from ...webhooks.outbox import EVENTS, client_events
 from ..keys import GATEWAY, principal_of
 from ..spec import ApiSpec, json_body, json_response, path_param, problem
 
@@ -72,14 +74,23 @@ def endpoint_json(row: WebhookEndpointRow) -> dict:
     }
 
 
-def install(spec: ApiSpec) -> None:
+@functools.cache  # one schema object per set of events, so its validator is built once
+def create_schema(events: frozenset[str]) -> dict:
+    schema = json.loads(json.dumps(CREATE))
+    schema["properties"]["events"]["items"] = {"enum": sorted(events)}
+    return schema
+
+
+def install(spec: ApiSpec, gateway) -> None:
+    """The subscription schema lists this gateway's events: its platforms may add their own."""
     tags = ("webhooks",)
+    create = create_schema(client_events(gateway))
     spec.route(
         "POST",
         "/api/webhook-endpoints",
         summary="Subscribe a URL to events",
         tags=tags,
-        request_body={"required": True, "content": {"application/json": {"schema": CREATE}}},
+        request_body={"required": True, "content": {"application/json": {"schema": create}}},
         responses={201: json_response(ENDPOINT, "Created; the secret is shown this once")},
     )(create_endpoint)
     spec.route(
@@ -108,7 +119,8 @@ def install(spec: ApiSpec) -> None:
 
 
 async def create_endpoint(request: web.Request) -> web.Response:
-    body = await json_body(request, CREATE)
+    gateway = request.config_dict[GATEWAY]
+    body = await json_body(request, create_schema(client_events(gateway)))
     _check_url(body["url"])
     gateway = request.config_dict[GATEWAY]
     tenant_id = principal_of(request).tenant_id

@@ -111,3 +111,29 @@ async def test_contacts_changed_through_the_gateway_come_back_as_events(live: Ru
         ("mailchimp.unsubscribe", "new@example.com"),
     ]
     assert live.events[1].data["data"]["merges"] == {"EMAIL": "new@example.com", "FNAME": "N"}
+
+
+async def test_clients_can_subscribe_to_mailchimp_events(live: Running):
+    from sqlalchemy import select
+
+    from gateway.db.models import WebhookDeliveryRow
+
+    status, endpoint = await live.api(
+        "POST",
+        "/api/webhook-endpoints",
+        json={"url": "https://app.example.com/hooks", "events": ["mailchimp.subscribe"]},
+    )
+    assert status == 201, endpoint
+    status, refused = await live.api(
+        "POST",
+        "/api/webhook-endpoints",
+        json={"url": "https://app.example.com/hooks", "events": ["mailchimp.nonsense"]},
+    )
+    assert status == 400, refused
+    _, url = await registered(live)
+    await deliver(live, url)
+    await deliver(live, url, "upemail")  # not subscribed to
+    async with live.gateway.session() as session:
+        rows = (await session.execute(select(WebhookDeliveryRow))).scalars().all()
+    assert [(r.endpoint_id, r.event) for r in rows] == [(endpoint["id"], "mailchimp.subscribe")]
+    assert rows[0].payload["data"]["connectionId"]
