@@ -164,6 +164,12 @@ class ApiSpec:
             if op.parameters or op.request_body:
                 responses.setdefault("400", problem("Malformed request"))
             responses.setdefault("405", problem("Method not allowed"))
+            if op.auth:
+                # Every authenticated route reads the database: when it is locked or
+                # unreachable the answer is 503 with Retry-After, never a 500.
+                responses.setdefault(
+                    "503", problem("Database unavailable for now (see Retry-After)")
+                )
             item: dict[str, Any] = {
                 "operationId": op.operation_id(),
                 "summary": op.summary,
