@@ -11,6 +11,7 @@ video that takes ten minutes to process holds no worker.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import os
 import socket
@@ -70,7 +71,8 @@ class Workers:
         self.claimer = Claimer(gateway, self.owner)
         self._tasks: list[asyncio.Task] = []
         self._stopping = asyncio.Event()
-        self._wake = asyncio.Event()
+        # Idle workers, each waiting on its own future: a new job wakes one, not all of them.
+        self._idle: collections.deque[asyncio.Future] = collections.deque()
 
     def start(self) -> None:
         self._tasks = [
@@ -79,13 +81,29 @@ class Workers:
         ]
 
     def wake(self) -> None:
-        """A job was queued: look now rather than at the next poll."""
-        self._wake.set()
+        """A job was queued: one idle worker looks now rather than at its next poll."""
+        while self._idle:
+            waiter = self._idle.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+
+    async def _rest(self) -> None:
+        waiter = asyncio.get_running_loop().create_future()
+        self._idle.append(waiter)
+        try:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(waiter, self.settings.poll_seconds)
+        finally:
+            with contextlib.suppress(ValueError):
+                self._idle.remove(waiter)
 
     async def stop(self, grace_seconds: float = 30.0) -> None:
         """Finish the jobs in hand (their leases would hand them over anyway), then stop."""
         self._stopping.set()
-        self._wake.set()
+        for waiter in self._idle:
+            if not waiter.done():
+                waiter.set_result(None)
         if not self._tasks:
             return
         _, pending = await asyncio.wait(self._tasks, timeout=grace_seconds)
@@ -102,16 +120,15 @@ class Workers:
             except Exception:  # a bad pass must not end the worker
                 log.exception("worker.pass_failed")
                 worked = False
-            if not worked:
-                self._wake.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self.settings.poll_seconds)
+            if not worked and not self._stopping.is_set():
+                await self._rest()
 
     async def run_once(self) -> bool:
         """Claim and run one job; False when nothing was due."""
         job = await self.claim()
         if job is None:
             return False
+        self.wake()  # there may be more: another idle worker looks too
         await self.execute(job)
         return True
 

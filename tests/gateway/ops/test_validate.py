@@ -39,7 +39,9 @@ async def test_every_check_passes_against_the_sandboxes(tmp_path, installed_exam
     assert code == 0, out + err
     report = json.loads((tmp_path / REPORT).read_text())
     assert set(report) == {"generatedAt", "platforms"}
-    assert [p["platform"] for p in report["platforms"]] == ["example", "examplesocial"]
+    # The built-in plugins and the installed third-party one, validated alike.
+    platforms = [p["platform"] for p in report["platforms"]]
+    assert platforms == ["example", "examplesocial", "mailchimp", "meta"]
     checks = checks_of(report)
     for check in checks.values():
         assert set(check) == {"name", "status", "latencyMs", "detail"}
@@ -48,6 +50,12 @@ async def test_every_check_passes_against_the_sandboxes(tmp_path, installed_exam
     assert all(checks["examplesocial", name]["status"] == "pass" for name in social)
     assert set(social) >= {"connect", "health_check", "accounts", "publish", "delete", "queue"}
     assert "429→rate_limited" in checks["examplesocial", "error_classification"]["detail"]
+    for platform in ("meta", "mailchimp"):
+        for name in ("connect", "publish", "queue", "retry", "error_classification"):
+            assert checks[platform, name]["status"] == "pass", checks[platform, name]
+    assert checks["meta", "delete"]["status"] == "pass"
+    # A sent email campaign cannot be deleted: the platform's rule, said plainly, not a failure.
+    assert checks["mailchimp", "delete"]["status"] == "skip"
     # The API-key platform connects and is healthy; it does not publish, so that is skipped.
     assert checks["example", "connect"]["status"] == "pass"
     assert checks["example", "publish"] == {
@@ -84,7 +92,9 @@ async def test_a_sandbox_fault_fails_the_run_naming_the_check(
     )
     assert code == 1
     checks = checks_of(json.loads((tmp_path / "out/report.json").read_text()))
-    assert err.strip().splitlines()[-1] == "error: 1 check(s) failed: examplesocial.delete", checks
+    # Deleting is broken, and so is unscheduling a post the platform holds (the same call).
+    expected = "error: 2 check(s) failed: examplesocial.delete, examplesocial.queue"
+    assert err.strip().splitlines()[-1] == expected, checks
     assert checks["examplesocial", "publish"]["status"] == "pass"
     assert checks["examplesocial", "delete"]["status"] == "fail"
     assert "HTTP 5" in checks["examplesocial", "delete"]["detail"]
