@@ -60,7 +60,7 @@ class Ownership:
 
     async def resolve(self, tenant_id: str, connection_id: str, account_id: str) -> Target:
         """The target of a publish, or the refusal a fresh read gives (404, or 409)."""
-        cached = self._cached(connection_id)
+        cached = self.peek(connection_id)
         if cached is not None and _accepts(cached, tenant_id, account_id):
             return cached
         target = await self.load(connection_id)
@@ -75,7 +75,8 @@ class Ownership:
     def forget(self, connection_id: str) -> None:
         self._entries.pop(connection_id, None)
 
-    def _cached(self, connection_id: str) -> Target | None:
+    def peek(self, connection_id: str) -> Target | None:
+        """The unexpired snapshot, if any (no database read)."""
         entry = self._entries.get(connection_id)
         if entry is None:
             return None
