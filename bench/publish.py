@@ -122,17 +122,21 @@ async def load(
 # --- The server process ---
 
 
-async def serve(database_url: str, use_uvloop: bool, profile: str | None) -> None:
+async def serve(
+    database_url: str, use_uvloop: bool, profile: str | None, synchronous: str | None
+) -> None:
     """Start the gateway, connect one account, print where, then serve until stdin closes."""
     sys.path.insert(0, str(ROOT / "tests" / "fixtures" / "example-plugin" / "src"))
     sys.path.insert(0, str(ROOT / "bench"))
     import aiohttp
     from connections import PLATFORM, start_example_gateway
-    from sqlalchemy import func, select
+    from sqlalchemy import func, select, text
 
     from gateway.db.models import PublishJobRow
 
     runner, gateway, base, key = await start_example_gateway(database_url, jobs={"concurrency": 0})
+    if synchronous:
+        await _sqlite_synchronous(gateway, synchronous)
     headers = {"Authorization": f"Bearer {key}"}
     async with aiohttp.ClientSession(headers=headers) as http:
         async with http.post(f"{base}/api/oauth/{PLATFORM}/start", json={}) as r:
@@ -171,10 +175,26 @@ async def serve(database_url: str, use_uvloop: bool, profile: str | None) -> Non
                 profiler = None
             async with gateway.session() as session:
                 count = await session.scalar(select(func.count()).select_from(PublishJobRow))
+                sync = None
+                if gateway.uses_sqlite:  # what the connections really use (0 off ... 3 extra)
+                    sync = await session.scalar(text("PRAGMA synchronous"))
             inserter = gateway.inserter
             batch = inserter.answered / max(inserter.commits, 1)
-            print(json.dumps({"jobs": count, "batch": batch}), flush=True)
+            print(json.dumps({"jobs": count, "batch": batch, "sync": sync}), flush=True)
     await runner.cleanup()
+
+
+async def _sqlite_synchronous(gateway, level: str) -> None:
+    """Every SQLite connection from now on syncs at ``level`` (FULL: fsync at each commit)."""
+    from sqlalchemy import event
+
+    @event.listens_for(gateway.engine.sync_engine, "connect")
+    def on_connect(dbapi_connection, _record) -> None:  # runs after the gateway's own
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f"PRAGMA synchronous={level}")
+        cursor.close()
+
+    await gateway.engine.dispose()  # the pooled connections reconnect with it
 
 
 # --- The driver ---
@@ -229,6 +249,7 @@ async def drive(
     print(
         f"accepted {accepted} jobs (202), {stored} job rows stored; "
         f"{counted['batch']:.1f} requests per group commit on average"
+        + (f"; PRAGMA synchronous = {counted['sync']}" if counted["sync"] is not None else "")
     )
     if stored != accepted:
         raise SystemExit("MISMATCH: an accepted job is missing (or an extra one was stored)")
@@ -257,6 +278,11 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--uvloop", action="store_true", help="run the server on uvloop")
     parser.add_argument("--profile", help="write the server's cProfile stats to this file")
+    parser.add_argument(
+        "--synchronous",
+        choices=("FULL", "EXTRA"),
+        help="SQLite: fsync the WAL at every commit (the default is NORMAL)",
+    )
     parser.add_argument("--serve", help=argparse.SUPPRESS)  # internal: the server process
     args = parser.parse_args()
     if args.serve:
@@ -265,7 +291,7 @@ def main() -> None:
             import uvloop
 
             runner = uvloop.run
-        runner(serve(args.serve, args.uvloop, args.profile))
+        runner(serve(args.serve, args.uvloop, args.profile, args.synchronous))
         return
 
     import tempfile
@@ -281,10 +307,14 @@ def main() -> None:
             command.append("--uvloop")
         if args.profile:
             command += ["--profile", args.profile]
+        if args.synchronous:
+            command += ["--synchronous", args.synchronous]
         server = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, cwd=ROOT)
         label = ("PostgreSQL" if args.database == "postgres" else "SQLite") + (
             ", uvloop" if args.uvloop else ""
         )
+        if args.database == "sqlite":
+            label += f", synchronous={args.synchronous or 'NORMAL'}"
         try:
             asyncio.run(drive(server, args.clients, args.requests, args.rounds, label))
         finally:

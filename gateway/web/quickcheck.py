@@ -62,7 +62,7 @@ def quick_check(schema: dict[str, Any]) -> Check:
         if any(name not in _TYPES for name in names):
             return _never
         tests = [_TYPES[name] for name in names]
-        checks.append(lambda v: any(test(v) for test in tests))
+        checks.append(tests[0] if len(tests) == 1 else lambda v: any(t(v) for t in tests))
     if "enum" in schema:
         allowed = schema["enum"]
         # Leave 1 == True == 1.0 and friends to jsonschema: only strings and None here.
@@ -72,6 +72,18 @@ def quick_check(schema: dict[str, Any]) -> Check:
     checks += _string_checks(schema) + _array_checks(schema) + _object_checks(schema)
     if _never in checks:
         return _never
+    return _all(checks)
+
+
+def _all(checks: list[Check]) -> Check:
+    # Hot path: no generator per value for the common one- and two-check cases.
+    if not checks:
+        return lambda v: True
+    if len(checks) == 1:
+        return checks[0]
+    if len(checks) == 2:
+        first, second = checks
+        return lambda v: first(v) and second(v)
     return lambda v: all(check(v) for check in checks)
 
 
@@ -106,23 +118,26 @@ def _array_checks(schema: dict[str, Any]) -> list[Check]:
 
 
 def _object_checks(schema: dict[str, Any]) -> list[Check]:
-    checks: list[Check] = []
     properties = schema.get("properties", {})
     compiled = {name: quick_check(sub) for name, sub in properties.items()}
-    if _never in compiled.values():
-        return [_never]
-    if compiled:
-        checks.append(
-            lambda v: (
-                type(v) is not dict or all(compiled[k](x) for k, x in v.items() if k in compiled)
-            )
-        )
-    required = schema.get("required", [])
-    if required:
-        checks.append(lambda v: type(v) is not dict or all(name in v for name in required))
     extra = schema.get("additionalProperties", True)
-    if extra is False:
-        checks.append(lambda v: type(v) is not dict or all(k in compiled for k in v))
-    elif extra is not True:
+    if _never in compiled.values() or extra not in (True, False):
         return [_never]
-    return checks
+    required = tuple(schema.get("required", ()))
+    if not compiled and not required and extra is True:
+        return []
+    closed = extra is False
+
+    def check(v: Any) -> bool:
+        if type(v) is not dict:
+            return True
+        for key, item in v.items():
+            sub = compiled.get(key)
+            if sub is None:
+                if closed:
+                    return False
+            elif not sub(item):
+                return False
+        return all(name in v for name in required)
+
+    return [check]
