@@ -22,6 +22,7 @@ from .connector import Connector, ConnectorContext
 from .db import migrate
 from .db.engine import create_engine, create_sessionmaker, is_sqlite
 from .errors import ConfigError, StartupError
+from .jobs.analytics import AnalyticsCollector
 from .jobs.inserter import JobInserter
 from .jobs.worker import Workers
 from .oauth.client import OAuthClient
@@ -79,6 +80,7 @@ class Gateway:
         self.tokens = TokenManager(self)
         self.scheduler: ConnectionScheduler | None = None
         self.workers: Workers | None = None
+        self.analytics: AnalyticsCollector | None = None
         self.inserter = JobInserter(self)
         self.deliverer: Deliverer | None = None
         call_registration(self.pm, "register_connectors", self.connectors)
@@ -202,6 +204,8 @@ class Gateway:
         if self.settings.jobs.concurrency > 0:
             self.workers = Workers(self, self.settings.jobs.concurrency)
             self.workers.start()
+            self.analytics = AnalyticsCollector(self, self.settings.jobs.poll_seconds)
+            self.analytics.start()
         self.started = True
         log.info(
             "gateway.started", plugins=sorted(self.plugins.infos), platforms=list(self.connectors)
@@ -213,6 +217,9 @@ class Gateway:
             # it runs out, and another worker takes them over.
             await self.workers.stop()
             self.workers = None
+        if self.analytics is not None:
+            await self.analytics.stop()
+            self.analytics = None
         await self.inserter.stop()
         if self.deliverer is not None:
             await self.deliverer.stop()

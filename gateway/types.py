@@ -160,6 +160,9 @@ class Event:
     tenant_id: str | None = None
     data: dict[str, Any] = field(default_factory=dict)
     occurred_at: datetime | None = None
+    # True once the core wrote its client-webhook deliveries in the transaction that made the
+    # change (the outbox), so that observers do not queue them again.
+    outboxed: bool = False
 
 
 @dataclass(frozen=True, slots=True)

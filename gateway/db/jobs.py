@@ -4,13 +4,26 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import and_, exists, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from .base import utcnow
-from .models import PublishJobRow
+from .models import PublishJobAnalyticsRow, PublishJobRow, TenantRow
 
 WAITING = ("scheduled", "queued", "failed")
+# Claimable once due: the waiting jobs, and the processing ones whose next poll is due.
+DUE = (*WAITING, "processing")
+# The statuses a worker holds a job in: every fenced write requires one of them.
+HELD = ("running", "processing", "scheduled")
+
+
+def _due(now: datetime):
+    """Due and not held: a processing job's lease is live only while one worker polls it."""
+    return and_(
+        PublishJobRow.status.in_(DUE),
+        PublishJobRow.next_attempt_at <= now,
+        or_(PublishJobRow.lease_until.is_(None), PublishJobRow.lease_until < now),
+    )
 
 
 class JobRepository:
@@ -65,18 +78,52 @@ class JobRepository:
     async def claimable(
         self, now: datetime, limit: int, *, skip_locked: bool
     ) -> list[PublishJobRow]:
-        """Due jobs, and running ones whose lease ran out (their worker died)."""
+        """Due jobs, and running ones whose lease ran out (their worker died), oldest first."""
         query = (
             select(PublishJobRow)
             .where(
                 or_(
-                    (PublishJobRow.status.in_(WAITING)) & (PublishJobRow.next_attempt_at <= now),
+                    _due(now),
                     (PublishJobRow.status == "running") & (PublishJobRow.lease_until < now),
                 )
             )
             .order_by(PublishJobRow.next_attempt_at)
             .limit(limit)
         )
+        return await self._lock(query, skip_locked)
+
+    async def lost_leases(
+        self, now: datetime, limit: int, *, skip_locked: bool
+    ) -> list[PublishJobRow]:
+        """Running jobs whose lease ran out: their worker died mid-attempt."""
+        query = (
+            select(PublishJobRow)
+            .where(PublishJobRow.status == "running", PublishJobRow.lease_until < now)
+            .order_by(PublishJobRow.lease_until)
+            .limit(limit)
+        )
+        return await self._lock(query, skip_locked)
+
+    async def tenants_with_due_work(self, now: datetime) -> list[str]:
+        """The tenants that have a due job: one index probe per tenant, not a scan of the jobs."""
+        has_due = exists().where(PublishJobRow.tenant_id == TenantRow.id, _due(now))
+        result = await self.session.execute(
+            select(TenantRow.id).where(has_due).order_by(TenantRow.id)
+        )
+        return list(result.scalars())
+
+    async def due_for_tenant(
+        self, tenant_id: str, now: datetime, limit: int, *, skip_locked: bool
+    ) -> list[PublishJobRow]:
+        query = (
+            select(PublishJobRow)
+            .where(PublishJobRow.tenant_id == tenant_id, _due(now))
+            .order_by(PublishJobRow.next_attempt_at)
+            .limit(limit)
+        )
+        return await self._lock(query, skip_locked)
+
+    async def _lock(self, query, skip_locked: bool) -> list[PublishJobRow]:
         if skip_locked:
             # PostgreSQL: several workers on several machines take different rows.
             query = query.with_for_update(skip_locked=True)
@@ -104,7 +151,7 @@ class JobRepository:
             .where(
                 PublishJobRow.id == job_id,
                 PublishJobRow.attempts == fence,
-                PublishJobRow.status.in_(("running", "processing")),
+                PublishJobRow.status.in_(HELD),
             )
             .values(updated_at=utcnow(), **values)
             .execution_options(synchronize_session=False)
@@ -149,3 +196,46 @@ class JobRepository:
             .execution_options(synchronize_session=False)
         )
         return result.rowcount == 1
+
+
+class AnalyticsRepository:
+    """The analytics time series and the collections that are due."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def due(self, now: datetime, limit: int) -> list[PublishJobRow]:
+        result = await self.session.execute(
+            select(PublishJobRow)
+            .where(PublishJobRow.analytics_next_at <= now)
+            .order_by(PublishJobRow.analytics_next_at)
+            .limit(limit)
+        )
+        return list(result.scalars())
+
+    async def postpone(self, job_id: str, seen: datetime, until: datetime) -> bool:
+        """Claim a due collection (compare-and-set on its time) so that one process makes it."""
+        result = await self.session.execute(
+            update(PublishJobRow)
+            .where(PublishJobRow.id == job_id, PublishJobRow.analytics_next_at == seen)
+            .values(analytics_next_at=until)
+            .execution_options(synchronize_session=False)
+        )
+        return result.rowcount == 1
+
+    async def latest(self, job_id: str) -> PublishJobAnalyticsRow | None:
+        result = await self.session.execute(
+            select(PublishJobAnalyticsRow)
+            .where(PublishJobAnalyticsRow.job_id == job_id)
+            .order_by(PublishJobAnalyticsRow.collected_at.desc(), PublishJobAnalyticsRow.id.desc())
+            .limit(1)
+        )
+        return result.scalar_one_or_none()
+
+    async def series(self, job_id: str) -> list[PublishJobAnalyticsRow]:
+        result = await self.session.execute(
+            select(PublishJobAnalyticsRow)
+            .where(PublishJobAnalyticsRow.job_id == job_id)
+            .order_by(PublishJobAnalyticsRow.collected_at, PublishJobAnalyticsRow.id)
+        )
+        return list(result.scalars())

@@ -174,6 +174,7 @@ class PublishJobRow(Base):
         UniqueConstraint("tenant_id", "idempotency_key"),
         Index("ix_publish_jobs_due", "status", "next_attempt_at"),
         Index("ix_publish_jobs_analytics_due", "analytics_next_at"),
+        Index("ix_publish_jobs_tenant_due", "tenant_id", "status", "next_attempt_at"),
     )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
@@ -211,6 +212,8 @@ class PublishJobRow(Base):
     # The next analytics collection (+1 h, +6 h ... after publishing) and how many were made.
     analytics_next_at: Mapped[datetime | None] = mapped_column(default=None)
     analytics_step: Mapped[int] = mapped_column(default=0, server_default="0")
+    # What the client should know about how the post was made (PublishResult.notes).
+    notes: Mapped[list | None] = mapped_column(JSON, default=None)
 
 
 class PublishJobAnalyticsRow(Base):

@@ -14,4 +14,5 @@ if TYPE_CHECKING:
 
 @hookimpl
 async def track_event(gateway: Gateway, event: Event) -> None:
-    await enqueue(gateway, event)
+    if not event.outboxed:  # the core already wrote it with the change it reports
+        await enqueue(gateway, event)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -19,7 +20,7 @@ from ..ids import new_id
 from ..types import AccountRef
 from .batch import IDEMPOTENCY_WINDOW, PendingJob, Refused, Stored, pending_job
 from .ownership import Target, ownership_of
-from .worker import publish_request
+from .targets import publish_request
 
 if TYPE_CHECKING:
     from ..host import Gateway
@@ -87,8 +88,13 @@ def _checked(
     account = target.accounts[body["accountId"]]
     now = utcnow()
     scheduled_at = _schedule(gateway, body.get("scheduledAt"), now)
+    # A platform that schedules natively gets the post at once, to hold until its time.
+    native = scheduled_at is not None and connector.capabilities.native_scheduling
+    request = publish_request(body, target.platform)
+    if native:
+        request = replace(request, scheduled_at=scheduled_at)
     problems = connector.check(
-        publish_request(body, target.platform),
+        request,
         AccountRef(
             id=account.id,
             kind=account.kind,
@@ -114,7 +120,7 @@ def _checked(
         request_hash=digest,
         max_attempts=gateway.settings.jobs.max_attempts,
         scheduled_at=scheduled_at,
-        next_attempt_at=scheduled_at or now,
+        next_attempt_at=now if native else (scheduled_at or now),
         now=now,
     )
 

@@ -1,8 +1,11 @@
-"""Workers: claim due jobs with a lease, publish through the connector, record the outcome.
+"""Workers: claim due jobs with a lease, publish or poll through the connector, record the outcome.
 
 Every write after the claim is fenced on the attempt number, and a lease that runs out lets
 another worker take the job over, so a crashed worker never loses a job and a slow one never
-overwrites the attempt that replaced it.
+overwrites the attempt that replaced it. A job taken over from a worker that died mid-call is
+reconciled first (the connector looks for the post), so that the takeover never publishes twice.
+Asynchronous publishes (`processing`) are polled on a schedule, each poll a short claim, so a
+video that takes ten minutes to process holds no worker.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import contextlib
 import os
 import socket
 import uuid
+from dataclasses import replace
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -19,10 +23,9 @@ import structlog
 
 from ..connector import Connector
 from ..db.base import utcnow
-from ..db.connections import AccountRepository, ConnectionRepository
+from ..db.connections import ConnectionRepository
 from ..db.jobs import JobRepository
 from ..db.models import PublishJobRow
-from ..db.repositories import SecretRepository
 from ..errors import (
     GatewayError,
     NeedsReauth,
@@ -31,24 +34,17 @@ from ..errors import (
     RateLimited,
     UnsupportedCapability,
 )
-from ..types import AccountRef, Event, PublishRequest, PublishResult
+from ..types import PublishResult
+from .analytics import first_collection
 from .backoff import next_attempt
+from .claims import Claimer
+from .events import announce, job_event, stage
+from .targets import Target, load_target
 
 if TYPE_CHECKING:
     from ..host import Gateway
 
 log = structlog.get_logger("gateway.jobs")
-
-
-def publish_request(body: dict[str, Any], platform: str) -> PublishRequest:
-    options = body.get("options") or {}
-    return PublishRequest(
-        title=body.get("title"),
-        body=body.get("body"),
-        media_urls=tuple(body.get("mediaUrls") or ()),
-        link=body.get("link"),
-        options=dict(options.get(platform) or {}),
-    )
 
 
 def error_json(error: GatewayError) -> dict[str, Any]:
@@ -71,6 +67,7 @@ class Workers:
         self.settings = gateway.settings.jobs
         self.concurrency = concurrency
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.claimer = Claimer(gateway, self.owner)
         self._tasks: list[asyncio.Task] = []
         self._stopping = asyncio.Event()
         self._wake = asyncio.Event()
@@ -115,119 +112,73 @@ class Workers:
         claimed = await self.claim()
         if claimed is None:
             return False
-        await self.execute(claimed)
+        job, lost = claimed
+        await self.execute(job, lost=lost)
         return True
 
-    async def claim(self) -> PublishJobRow | None:
-        now = utcnow()
-        lease = now + timedelta(seconds=self.settings.lease_seconds)
-        max_age = timedelta(days=self.settings.max_age_days)
+    async def claim(self) -> tuple[PublishJobRow, bool] | None:
+        """The next job (fairly across tenants) and whether its last worker died mid-call."""
         async with self.gateway.transaction() as session:
-            repo = JobRepository(session)
-            candidates = await repo.claimable(now, 20, skip_locked=not self.gateway.uses_sqlite)
-            for job in candidates:
-                connector = self.gateway.connectors.get(job.platform)
-                serial = connector is not None and connector.one_at_a_time_per_account
-                if serial and await repo.account_busy(job.account_id, job.id, now):
-                    continue  # its account is busy: it waits its turn, others go ahead
-                if job.status == "running" and job.attempts >= job.max_attempts:
-                    # It keeps taking its worker down with it: stop trying.
-                    await self._bury(
-                        session,
-                        job,
-                        "max_attempts",
-                        {
-                            "code": "worker_lost",
-                            "message": "the job's worker stopped mid-attempt too often",
-                            "retryable": False,
-                            "platformCode": None,
-                            "httpStatus": None,
-                        },
-                    )
-                    continue
-                if job.created_at + max_age < now and job.status != "running":
-                    await self._bury(
-                        session,
-                        job,
-                        "expired",
-                        {
-                            "code": "expired",
-                            "message": "the job waited more than the queue's maximum age",
-                            "retryable": False,
-                            "platformCode": None,
-                            "httpStatus": None,
-                        },
-                    )
-                    continue
-                job.status = "running"
-                job.attempts += 1
-                job.lease_owner = self.owner
-                job.lease_until = lease
-                job.updated_at = now
-                await session.flush()
-                return job
-        return None
+            claimed = await self.claimer.claim(session)
+            buried, self.claimer.buried = self.claimer.buried, []
+        await announce(self.gateway, buried)
+        return claimed
 
-    async def _bury(self, session, job: PublishJobRow, reason: str, error: dict) -> None:
-        job.status, job.dead_reason, job.dead_at, job.error_json = "dead", reason, utcnow(), error
-        job.lease_owner = job.lease_until = None
-        await session.flush()
-        await self._announce(job, "job.dead")
-
-    async def execute(self, job: PublishJobRow) -> None:
+    async def execute(self, job: PublishJobRow, *, lost: bool = False) -> None:
         fence = job.attempts
         renewer = asyncio.create_task(self._renew_lease(job.id, fence))
         try:
-            result = await self._publish(job)
+            target = await load_target(self.gateway, job)
+            if job.poll_handle is not None:
+                result = await self._poll(job, target)
+            else:
+                result = await self._publish(job, target, lost=lost)
         except GatewayError as err:
             await self._failed(job, fence, err)
         else:
-            await self._published(job, fence, result)
+            if result.processing:
+                await self._processing(job, fence, result)
+            else:
+                await self._published(job, fence, result)
         finally:
             renewer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await renewer
 
-    async def _publish(self, job: PublishJobRow) -> PublishResult:
-        gateway = self.gateway
-        connector = gateway.connector(job.platform)
-        if connector is None:
-            raise UnsupportedCapability(f"no plugin provides {job.platform!r} any more")
-        async with gateway.session() as session:
-            connection = await ConnectionRepository(session).get(job.connection_id)
-            accounts = await AccountRepository(session).for_connection(job.connection_id)
-            account_row = next((a for a in accounts if a.id == job.account_id), None)
-            account_token = None
-            if account_row is not None and account_row.token_secret_id:
-                account_token = await SecretRepository(session, gateway.vault).open(
-                    account_row.token_secret_id
+    async def _publish(self, job: PublishJobRow, target: Target, *, lost: bool) -> PublishResult:
+        connector, account, request = target.connector, target.account, target.request
+        can_look = type(connector).find_published is not Connector.find_published
+        if lost or (job.error_json or {}).get("code") == "outcome_unknown":
+            # The last attempt may have published (its worker died mid-call, or the call
+            # timed out after sending): look first, so that this attempt cannot post twice.
+            if not can_look:
+                raise OutcomeUnknown(
+                    "the last attempt stopped mid-call and the platform cannot be asked "
+                    "whether the post went out, so it is not retried (replay it from the DLQ "
+                    "after checking)"
                 )
-        if connection is None or connection.status != "active":
-            raise NeedsReauth("the connection needs reconnecting")
-        if account_row is None:
-            raise UnsupportedCapability(f"account {job.account_id} is no longer available")
-        account = AccountRef(
-            id=account_row.id,
-            kind=account_row.kind,
-            external_id=account_row.external_id,
-            name=account_row.name,
-            metadata=dict(account_row.metadata_json or {}),
-            token=account_token,
-        )
-        request = publish_request(job.request_json, job.platform)
-        credentials = await gateway.tokens.credentials(job.connection_id)
-        if (job.error_json or {}).get("code") == "outcome_unknown":
-            # The last attempt may have published: look first. Enough time has passed for
-            # that request to have finished at the platform (see _failed).
             found = await connector.find_published(
-                request, account, credentials, idempotency_key=job.id
+                request, account, target.credentials, idempotency_key=job.id
             )
             if found is not None:
                 return found
+        now = utcnow()
+        if (
+            connector.capabilities.native_scheduling
+            and job.scheduled_at is not None
+            and job.scheduled_at > now + timedelta(minutes=1)
+        ):
+            request = replace(request, scheduled_at=job.scheduled_at)
         try:
-            return await connector.publish(request, account, credentials, idempotency_key=job.id)
+            return await connector.publish(
+                request, account, target.credentials, idempotency_key=job.id
+            )
+        except UnsupportedCapability as refused:
+            if request.scheduled_at is None:
+                raise
+            raise NativeSchedulingRefused(refused.detail) from refused
         except OutcomeUnknown as unknown:
-            if type(connector).find_published is Connector.find_published:
+            if not can_look:
                 raise OutcomeUnknown(
                     f"{unknown.detail}; the platform cannot be asked whether the post went out, "
                     "so it is not retried (replay it from the DLQ after checking)",
@@ -235,8 +186,48 @@ class Workers:
                 ) from unknown
             raise RetryableUnknown(unknown.detail) from unknown
 
+    async def _poll(self, job: PublishJobRow, target: Target) -> PublishResult:
+        policy = target.connector.polling
+        since = job.processing_since
+        if job.status == "processing" and since is not None and utcnow() - since > policy.timeout:
+            raise ProcessingTimedOut(
+                f"the platform was still processing the post after {policy.timeout}"
+            )
+        return await target.connector.poll(job.poll_handle, target.account, target.credentials)
+
+    async def _processing(self, job: PublishJobRow, fence: int, result: PublishResult) -> None:
+        """The platform is still working on it: poll later, without holding a worker."""
+        now = utcnow()
+        connector = self.gateway.connector(job.platform)
+        policy = connector.polling
+        polls = job.polls + 1 if job.poll_handle is not None else 0
+        wait = min(policy.first * (policy.factor**polls), policy.longest)
+        natively_scheduled = job.scheduled_at is not None and job.scheduled_at > now
+        async with self.gateway.transaction() as session:
+            written = await JobRepository(session).fenced_update(
+                job.id,
+                fence,
+                status="scheduled" if natively_scheduled else "processing",
+                poll_handle=dict(result.handle),
+                processing_since=job.processing_since or result.poll_at or now,
+                polls=polls,
+                next_attempt_at=result.poll_at or now + wait,
+                remote_post_id=result.remote_id,
+                remote_url=result.url,
+                notes=_with_notes(job, result.notes),
+                lease_owner=None,
+                lease_until=None,
+                error_json=None,
+            )
+        if not written:
+            log.warning("job.fence_lost", job_id=job.id, attempt=fence)
+            return
+        log.info("job.processing", job_id=job.id, platform=job.platform, polls=polls)
+
     async def _published(self, job: PublishJobRow, fence: int, result: PublishResult) -> None:
         now = utcnow()
+        analytics_at = first_collection(self.gateway, job.platform, now)
+        job.remote_post_id, job.remote_url = result.remote_id, result.url
         async with self.gateway.transaction() as session:
             written = await JobRepository(session).fenced_update(
                 job.id,
@@ -245,10 +236,15 @@ class Workers:
                 remote_post_id=result.remote_id,
                 remote_url=result.url,
                 published_at=now,
+                notes=_with_notes(job, result.notes),
+                analytics_next_at=analytics_at,
+                analytics_step=0,
                 lease_owner=None,
                 lease_until=None,
                 error_json=None,
             )
+            if written:
+                event = await stage(self.gateway, session, job_event(job, "job.published"))
         if not written:
             log.warning("job.fence_lost", job_id=job.id, attempt=fence)
             return
@@ -258,28 +254,46 @@ class Workers:
             latency, {"platform": job.platform}
         )
         log.info("job.published", job_id=job.id, platform=job.platform, remote_id=result.remote_id)
-        job.remote_post_id, job.remote_url = result.remote_id, result.url
-        await self._announce(job, "job.published")
+        await announce(self.gateway, [event])
 
     async def _failed(self, job: PublishJobRow, fence: int, err: GatewayError) -> None:
         now = utcnow()
         self.gateway.telemetry.instruments.publish_error.add(
             1, {"platform": job.platform, "code": err.code}
         )
+        polling = job.poll_handle is not None
         failures = job.failures
         values: dict[str, Any] = {
             "error_json": error_json(err),
             "lease_owner": None,
             "lease_until": None,
         }
-        if isinstance(err, NeedsReauth):
+        if isinstance(err, NativeSchedulingRefused):
+            # The platform cannot hold this one: the gateway's own scheduler publishes it.
+            values.update(
+                status="scheduled",
+                next_attempt_at=job.scheduled_at,
+                error_json=None,
+                notes=_with_notes(
+                    job, (f"scheduled by the gateway, not the platform: {err.detail}",)
+                ),
+            )
+        elif isinstance(err, NeedsReauth):
             values.update(status="dead", dead_reason="auth", dead_at=now)
             await self._reconnect_needed(job, err)
         elif isinstance(err, RateLimited):
             # The platform's limit: wait as long as it says, without spending an attempt.
             values.update(
-                status="failed",
+                status=job.status if polling else "failed",
                 next_attempt_at=next_attempt(self.settings, failures, now, err.retry_after or 1.0),
+            )
+        elif polling and isinstance(err, PlatformError) and err.retryable:
+            # Asking again is harmless; the processing timeout bounds how long it goes on.
+            failures += 1
+            values.update(
+                status=job.status,
+                failures=failures,
+                next_attempt_at=next_attempt(self.settings, failures, now),
             )
         elif isinstance(err, RetryableUnknown) or (
             isinstance(err, PlatformError) and err.retryable
@@ -300,8 +314,13 @@ class Workers:
             values.update(
                 status="dead", dead_reason="non_retryable", dead_at=now, failures=failures + 1
             )
+        job.error_json = values["error_json"]
+        name = {"dead": "job.dead", "failed": "job.failed"}.get(values["status"])
         async with self.gateway.transaction() as session:
             written = await JobRepository(session).fenced_update(job.id, fence, **values)
+            event = None
+            if written and name is not None:
+                event = await stage(self.gateway, session, job_event(job, name))
         if not written:
             log.warning("job.fence_lost", job_id=job.id, attempt=fence)
             return
@@ -312,8 +331,7 @@ class Workers:
             error=err.code,
             status=values["status"],
         )
-        job.error_json = values["error_json"]
-        await self._announce(job, "job.dead" if values["status"] == "dead" else "job.failed")
+        await announce(self.gateway, [event] if event is not None else [])
 
     async def _reconnect_needed(self, job: PublishJobRow, err: NeedsReauth) -> None:
         async with self.gateway.session() as session:
@@ -335,20 +353,11 @@ class Workers:
             if not kept:
                 return
 
-    async def _announce(self, job: PublishJobRow, name: str) -> None:
-        await self.gateway.emit(
-            Event(
-                name,
-                tenant_id=job.tenant_id,
-                data={
-                    "jobId": job.id,
-                    "postId": job.post_id,
-                    "platform": job.platform,
-                    "remotePostId": job.remote_post_id,
-                    "error": job.error_json,
-                },
-            )
-        )
+
+def _with_notes(job: PublishJobRow, notes: tuple[str, ...]) -> list[str] | None:
+    merged = list(job.notes or [])
+    merged += [note for note in notes if note not in merged]
+    return merged or None
 
 
 class RetryableUnknown(PlatformError):
@@ -356,3 +365,15 @@ class RetryableUnknown(PlatformError):
 
     code = "outcome_unknown"
     retryable = True
+
+
+class ProcessingTimedOut(PlatformError):
+    """The platform kept processing the post past the connector's polling timeout."""
+
+    code = "processing_timeout"
+
+
+class NativeSchedulingRefused(PlatformError):
+    """The platform's own scheduler cannot take this post; the gateway's scheduler will."""
+
+    code = "native_scheduling_refused"

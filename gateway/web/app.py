@@ -10,7 +10,7 @@ from ..host import Gateway
 from ..plugins import _core_version
 from . import middlewares
 from .keys import GATEWAY, SPEC
-from .routes import connections, publish, system, webhooks
+from .routes import analytics, connections, publish, system, webhooks
 from .spec import ApiSpec, Operation, problem
 
 
@@ -20,6 +20,7 @@ def build_spec(gateway: Gateway) -> ApiSpec:
     connections.install(spec)
     publish.install(spec)
     webhooks.install(spec)
+    analytics.install(spec)
     for registration in gateway.routes.registrations():
         route = registration.value
         spec.add(

@@ -220,6 +220,11 @@ def query_params(request: web.Request, operation_params: tuple[dict[str, Any], .
             except ValueError:
                 problems.append(FieldProblem(name, "type", f"{name} must be a whole number"))
                 continue
+        elif schema.get("type") == "boolean":
+            value = {"true": True, "1": True, "false": False, "0": False}.get(raw.lower())
+            if value is None:
+                problems.append(FieldProblem(name, "type", f"{name} must be true or false"))
+                continue
         errors = sorted(validator_for(schema).iter_errors(value), key=str)
         if errors:
             problems.append(FieldProblem(name, "invalid", f"{name}: {errors[0].message}"))

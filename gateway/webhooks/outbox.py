@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 import aiohttp
 import structlog
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..db.base import utcnow
 from ..db.models import WebhookDeliveryRow, WebhookEndpointRow
@@ -40,46 +41,56 @@ GIVE_UP_AFTER = timedelta(days=3)
 
 
 async def enqueue(gateway: Gateway, event: Event) -> int:
-    """One outbox row per subscribed endpoint of the event's tenant."""
+    """One outbox row per subscribed endpoint of the event's tenant, in a transaction of its own.
+
+    For events that report a change in the database, prefer :func:`stage` inside the change's
+    own transaction: then the change and its notification commit together or not at all.
+    """
     if event.name not in EVENTS or event.tenant_id is None or gateway.sessionmaker is None:
         return 0
     async with gateway.session() as session:
-        endpoints = (
-            (
-                await session.execute(
-                    select(WebhookEndpointRow).where(
-                        WebhookEndpointRow.tenant_id == event.tenant_id,
-                        WebhookEndpointRow.active.is_(True),
-                    )
-                )
-            )
-            .scalars()
-            .all()
-        )
-    targets = [e for e in endpoints if event.name in e.events]
-    if not targets:
+        if not await _subscribers(session, event):
+            return 0  # the common case costs a read, not the write lock
+    async with gateway.transaction() as session:
+        written = await stage(session, event)
+    if written and gateway.deliverer is not None:
+        gateway.deliverer.wake()
+    return written
+
+
+async def stage(session: AsyncSession, event: Event) -> int:
+    """Add the event's outbox rows to the caller's transaction; the caller commits."""
+    if event.name not in EVENTS or event.tenant_id is None:
         return 0
     occurred = rfc3339(event.occurred_at or utcnow())
-    async with gateway.transaction() as session:
-        for endpoint in targets:
-            delivery_id = new_id("evt")
-            session.add(
-                WebhookDeliveryRow(
-                    id=delivery_id,
-                    endpoint_id=endpoint.id,
-                    tenant_id=event.tenant_id,
-                    event=event.name,
-                    payload={
-                        "id": delivery_id,
-                        "type": event.name,
-                        "createdAt": occurred,
-                        "data": event.data,
-                    },
-                )
+    targets = await _subscribers(session, event)
+    for endpoint in targets:
+        delivery_id = new_id("evt")
+        session.add(
+            WebhookDeliveryRow(
+                id=delivery_id,
+                endpoint_id=endpoint.id,
+                tenant_id=event.tenant_id,
+                event=event.name,
+                payload={
+                    "id": delivery_id,
+                    "type": event.name,
+                    "createdAt": occurred,
+                    "data": event.data,
+                },
             )
-    if gateway.deliverer is not None:
-        gateway.deliverer.wake()
+        )
     return len(targets)
+
+
+async def _subscribers(session: AsyncSession, event: Event) -> list[WebhookEndpointRow]:
+    endpoints = await session.execute(
+        select(WebhookEndpointRow).where(
+            WebhookEndpointRow.tenant_id == event.tenant_id,
+            WebhookEndpointRow.active.is_(True),
+        )
+    )
+    return [e for e in endpoints.scalars() if event.name in e.events]
 
 
 class Deliverer:

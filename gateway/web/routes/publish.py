@@ -8,14 +8,12 @@ import json
 from aiohttp import web
 
 from ...db.base import utcnow
-from ...db.connections import AccountRepository
 from ...db.jobs import JobRepository
 from ...db.models import PublishJobRow
-from ...db.repositories import SecretRepository
 from ...errors import BadRequest, Conflict, NotFound, ResourceNotFound
 from ...jobs.submit import submit
+from ...jobs.targets import load_target
 from ...timefmt import rfc3339
-from ...types import AccountRef
 from ..keys import GATEWAY, principal_of
 from ..pagination import after_cursor, keyset_page
 from ..quickcheck import quick_check
@@ -106,6 +104,7 @@ JOB = {
         "remotePostId": {"type": ["string", "null"]},
         "remoteUrl": {"type": ["string", "null"]},
         "error": ERROR,
+        "notes": {"type": "array", "items": {"type": "string"}},
     },
 }
 DEAD = {
@@ -188,6 +187,7 @@ def job_json(job: PublishJobRow) -> dict:
         "remotePostId": job.remote_post_id,
         "remoteUrl": job.remote_url,
         "error": job.error_json,
+        "notes": list(job.notes or []),
     }
 
 
@@ -357,7 +357,16 @@ async def read_job(request: web.Request) -> web.Response:
 
 async def cancel_job(request: web.Request) -> web.Response:
     job = await _job(request)
-    async with request.config_dict[GATEWAY].transaction() as session:
+    gateway = request.config_dict[GATEWAY]
+    if job.status == "scheduled" and job.poll_handle is not None and job.remote_post_id:
+        # The platform's own scheduler holds it: take it back there first.
+        if job.lease_until is not None and job.lease_until > utcnow():
+            raise Conflict(f"job {job.id} is being checked with the platform; try again shortly")
+        target = await load_target(gateway, job, active_only=False)
+        await target.connector.cancel_scheduled(
+            job.remote_post_id, target.account, target.credentials
+        )
+    async with gateway.transaction() as session:
         cancelled = await JobRepository(session).cancel_waiting(job.id)
     if not cancelled:
         raise Conflict(
@@ -410,35 +419,18 @@ async def delete_post(request: web.Request) -> web.Response:
     post_id = request.match_info["postId"]
     async with gateway.session() as session:
         job = await JobRepository(session).by_post(post_id, principal_of(request).tenant_id)
-        if job is None:
-            raise ResourceNotFound(f"no post {post_id}")
-        accounts = await AccountRepository(session).for_connection(
-            job.connection_id, active_only=False
-        )
-        account = next((a for a in accounts if a.id == job.account_id), None)
-        token = None
-        if account is not None and account.token_secret_id:
-            token = await SecretRepository(session, gateway.vault).open(account.token_secret_id)
+    if job is None:
+        raise ResourceNotFound(f"no post {post_id}")
     if job.deleted_at is not None:
         return web.json_response({"postId": post_id, "deleted": True})
-    if job.status != "published" or not job.remote_post_id or account is None:
+    if job.status != "published" or not job.remote_post_id:
         raise Conflict(f"post {post_id} is not published ({job.status})")
-    connector = gateway.connector(job.platform)
-    if connector is None:
-        raise ResourceNotFound(f"no plugin provides {job.platform!r}")
-    credentials = await gateway.tokens.credentials(job.connection_id)
-    ref = AccountRef(
-        id=account.id,
-        kind=account.kind,
-        external_id=account.external_id,
-        name=account.name,
-        metadata=dict(account.metadata_json or {}),
-        token=token,
-    )
+    target = await load_target(gateway, job, active_only=False)
     # Already gone at the platform is what was asked for.
     with contextlib.suppress(NotFound):
-        await connector.delete(job.remote_post_id, ref, credentials)
+        await target.connector.delete(job.remote_post_id, target.account, target.credentials)
     async with gateway.transaction() as session:
         stored = await JobRepository(session).get(job.id)
         stored.deleted_at = utcnow()
+        stored.analytics_next_at = None  # nothing left to measure
     return web.json_response({"postId": post_id, "deleted": True})

@@ -114,7 +114,7 @@ async def test_the_one_hop_batch_writes_exactly_what_the_portable_path_writes(li
             {"a": fast["jobId"], "b": portable["jobId"]},
         )
         a, b = (dict(row._mapping) for row in result)
-    differ = {"id", "post_id", "idempotency_key", "created_at", "updated_at"}
+    differ = {"id", "post_id", "idempotency_key", "created_at", "updated_at", "next_attempt_at"}
     assert {k: v for k, v in a.items() if k not in differ} == {
         k: v for k, v in b.items() if k not in differ
     }

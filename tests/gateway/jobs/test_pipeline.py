@@ -145,7 +145,14 @@ async def test_idempotency_key(live):
     assert await jobs_count(live) == 2
 
 
-async def test_scheduled_posts_wait_for_their_time(live):
+async def test_scheduled_posts_wait_for_their_time(live, monkeypatch):
+    from dataclasses import replace
+
+    from gateway_example_plugin.social_connector import ExampleSocialConnector
+
+    # The gateway's own scheduler: as for a platform that cannot schedule.
+    capabilities = replace(ExampleSocialConnector.capabilities, native_scheduling=False)
+    monkeypatch.setattr(ExampleSocialConnector, "capabilities", capabilities)
     connection_id, account_id = await account_of(live)
     when = (utcnow() + timedelta(hours=1)).isoformat().replace("+00:00", "Z")
     status, accepted = await queue(live, connection_id, account_id, scheduledAt=when)
@@ -290,7 +297,7 @@ async def test_a_stale_worker_cannot_overwrite_the_attempt_that_replaced_it(live
     connection_id, account_id = await account_of(live)
     _, accepted = await queue(live, connection_id, account_id)
     slow, fast = Workers(live.gateway, 1), Workers(live.gateway, 1)
-    stale = await slow.claim()
+    stale, _ = await slow.claim()
     assert stale.attempts == 1
     async with live.gateway.transaction() as session:  # its lease runs out
         row = await JobRepository(session).get(stale.id)
@@ -381,7 +388,7 @@ async def test_one_job_at_a_time_per_account_when_the_connector_asks(live, monke
     _, first = await queue(live, connection_id, account_id)
     _, second = await queue(live, connection_id, account_id)
     busy, other = Workers(live.gateway, 1), Workers(live.gateway, 1)
-    claimed = await busy.claim()
+    claimed, _ = await busy.claim()
     assert claimed.id == first["jobId"]
     assert await other.claim() is None  # the same account is busy: the second job waits
     await busy.execute(claimed)

@@ -27,8 +27,16 @@ def upgrade() -> None:
         batch.add_column(
             sa.Column("analytics_step", sa.Integer(), nullable=False, server_default="0")
         )
+        batch.add_column(sa.Column("notes", sa.JSON(), nullable=True))
     op.create_index(
         "ix_publish_jobs_analytics_due", "publish_jobs", ["analytics_next_at"], unique=False
+    )
+    # Fair claims walk the due jobs of one tenant at a time.
+    op.create_index(
+        "ix_publish_jobs_tenant_due",
+        "publish_jobs",
+        ["tenant_id", "status", "next_attempt_at"],
+        unique=False,
     )
     op.create_table(
         "publish_job_analytics",
@@ -59,8 +67,9 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index("ix_publish_job_analytics_job_collected", table_name="publish_job_analytics")
     op.drop_table("publish_job_analytics")
+    op.drop_index("ix_publish_jobs_tenant_due", table_name="publish_jobs")
     op.drop_index("ix_publish_jobs_analytics_due", table_name="publish_jobs")
     with op.batch_alter_table("publish_jobs") as batch:
-        for column in ("analytics_step", "analytics_next_at", "polls", "processing_since"):
+        for column in ("notes", "analytics_step", "analytics_next_at", "polls", "processing_since"):
             batch.drop_column(column)
         batch.drop_column("poll_handle")

@@ -1,0 +1,48 @@
+"""A job's client events, written to the outbox inside the transaction that changes the job."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+from ..types import Event
+from ..webhooks import outbox
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from ..db.models import PublishJobRow
+    from ..host import Gateway
+
+
+def job_event(job: PublishJobRow, name: str) -> Event:
+    return Event(
+        name,
+        tenant_id=job.tenant_id,
+        data={
+            "jobId": job.id,
+            "postId": job.post_id,
+            "platform": job.platform,
+            "remotePostId": job.remote_post_id,
+            "error": job.error_json,
+        },
+    )
+
+
+async def stage(gateway: Gateway, session: AsyncSession, event: Event) -> Event:
+    """Write the event's deliveries in ``session``; tell observers with the result after commit.
+
+    A crash between the job's change and its notification can then lose neither.
+    """
+    await outbox.stage(session, event)
+    return replace(event, outboxed=True)
+
+
+async def announce(gateway: Gateway, events: list[Event]) -> None:
+    """After the commit: wake the deliverer and tell the `track_event` observers."""
+    if not events:
+        return
+    if gateway.deliverer is not None:
+        gateway.deliverer.wake()
+    for event in events:
+        await gateway.emit(event)

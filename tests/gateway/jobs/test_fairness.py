@@ -1,0 +1,43 @@
+"""One tenant's backlog cannot starve another tenant: tenants take turns."""
+
+from __future__ import annotations
+
+from gateway import admin
+from gateway.jobs.worker import Workers
+
+from .test_pipeline import account_of, job, queue
+
+
+async def test_a_quiet_tenant_is_served_between_a_noisy_tenants_jobs(live):
+    connection_id, account_id = await account_of(live)
+    noisy = [(await queue(live, connection_id, account_id))[1]["jobId"] for _ in range(20)]
+
+    quiet_key = await admin.create_tenant(live.gateway, "quiet")
+    status, body, _ = await live.connect(key=quiet_key, login_as="quiet-user")
+    assert status == 200, body
+    quiet_connection = body["connectionId"]
+    _, accounts = await live.api(
+        "GET", f"/api/connections/{quiet_connection}/accounts", key=quiet_key
+    )
+    status, accepted = await live.api(
+        "POST",
+        "/api/publish",
+        key=quiet_key,
+        json={
+            "connectionId": quiet_connection,
+            "accountId": accounts["data"][0]["id"],
+            "body": "Quiet",
+        },
+    )
+    assert status == 202
+
+    workers = Workers(live.gateway, 1)
+    for _ in range(2):  # first in line was the noisy tenant; the next turn is the quiet one's
+        assert await workers.run_once()
+    quiet = (await live.api("GET", f"/api/jobs/{accepted['jobId']}", key=quiet_key))[1]
+    assert quiet["status"] == "published"
+    states = [(await job(live, job_id))["status"] for job_id in noisy]
+    assert states.count("published") == 1 and states.count("queued") == 19
+    while await workers.run_once():
+        pass
+    assert {(await job(live, job_id))["status"] for job_id in noisy} == {"published"}
