@@ -42,6 +42,7 @@ from .types import (
     HealthResult,
     Limits,
     OAuth2Spec,
+    PlatformEvent,
     PollPolicy,
     PostKind,
     Principal,
@@ -53,8 +54,11 @@ from .types import (
     RefreshPolicy,
     SettingSpec,
     TokenSet,
+    WebhookDelivery,
 )
 from .vault import Secret
+from .webhooks.ingress import ConnectionInfo, PostInfo, WebhookContext
+from .webhooks.ingress import secret_url as platform_webhook_url
 
 
 def current_gateway(request):
@@ -78,6 +82,20 @@ def ensure_owned(request, owner_tenant_id: str | None, what: str) -> None:
     check(request, owner_tenant_id, what)
 
 
+async def owned_account(request, account_id: str) -> tuple[AccountRef, Credentials]:
+    """The caller's own active account (``ResourceNotFound`` otherwise) and its credentials."""
+    from .web.access import owned_account as resolve
+
+    return await resolve(request, account_id)
+
+
+async def read_json(request, schema: dict) -> dict:
+    """A plugin route's JSON body checked against ``schema`` (``BadRequest`` names each field)."""
+    from .web.spec import json_body
+
+    return await json_body(request, schema)
+
+
 def current_principal(request) -> Principal:
     """The authenticated caller of a plugin's `/api/plugins/...` route."""
     from .web.keys import principal_of
@@ -97,6 +115,7 @@ __all__ = [
     "BadRequest",
     "Capabilities",
     "Conflict",
+    "ConnectionInfo",
     "Connector",
     "ConnectorContext",
     "ConnectorRegistry",
@@ -115,7 +134,9 @@ __all__ = [
     "OutcomeUnknown",
     "PermissionDenied",
     "PlatformError",
+    "PlatformEvent",
     "PollPolicy",
+    "PostInfo",
     "PostKind",
     "Principal",
     "PublishRequest",
@@ -136,11 +157,16 @@ __all__ = [
     "Transient",
     "Unprocessable",
     "UnsupportedCapability",
+    "WebhookContext",
+    "WebhookDelivery",
     "current_gateway",
     "current_principal",
     "ensure_owned",
     "hookimpl",
+    "owned_account",
     "parse_retry_after",
+    "platform_webhook_url",
+    "read_json",
     "redact_url",
     "require_admin",
     "route_url",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -18,6 +19,7 @@ from .types import (
     HealthResult,
     Limits,
     OAuth2Spec,
+    PlatformEvent,
     PollPolicy,
     PublishRequest,
     PublishResult,
@@ -26,6 +28,7 @@ from .types import (
     RefreshPolicy,
     SettingSpec,
     TokenSet,
+    WebhookDelivery,
 )
 
 if TYPE_CHECKING:
@@ -35,6 +38,7 @@ if TYPE_CHECKING:
     from .oauth.client import OAuthClient
     from .outbound import OutboundClient
     from .settings import PlatformSettings
+    from .webhooks.ingress import WebhookContext
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +65,9 @@ class Connector:
     platform: ClassVar[str] = ""
     display_name: ClassVar[str] = ""
     auth: ClassVar[OAuth2Spec | ApiKeySpec | None] = None
+    # An OAuth platform that also takes keys the user pastes (Mailchimp): POST /api/connections
+    # accepts them too, through ``verify_api_key``.
+    api_key_auth: ClassVar[ApiKeySpec | None] = None
     refresh_policy: ClassVar[RefreshPolicy] = RefreshPolicy()
     capabilities: ClassVar[Capabilities] = Capabilities()
     limits: ClassVar[Limits] = Limits()
@@ -77,6 +84,9 @@ class Connector:
     # How long after publishing the platform's figures settle; analytics collections
     # (+1 h, +6 h, +24 h, +72 h, +7 d) are shifted by it.
     analytics_delay: ClassVar[timedelta] = timedelta(0)
+    # Platform webhooks that carry no signature (Mailchimp) are registered at
+    # /webhooks/<platform>/<secret>: the core refuses deliveries without the secret.
+    webhook_url_secret: ClassVar[bool] = False
 
     def __init__(self, context: ConnectorContext) -> None:
         self.context = context
@@ -88,12 +98,25 @@ class Connector:
         return AuthKind.OAUTH2 if isinstance(cls.auth, OAuth2Spec) else AuthKind.API_KEY
 
     @classmethod
+    def accepts_api_keys(cls) -> bool:
+        return isinstance(cls.auth, ApiKeySpec) or cls.api_key_auth is not None
+
+    @classmethod
+    def auth_methods(cls) -> list[str]:
+        """Every way a connection can be made: ``auth`` first, then an API key if also taken."""
+        methods = [str(cls.auth_kind())]
+        if cls.accepts_api_keys() and AuthKind.API_KEY not in methods:
+            methods.append(str(AuthKind.API_KEY))
+        return methods
+
+    @classmethod
     def describe(cls, version: str) -> dict[str, Any]:
         """The platform's entry in ``GET /api/platforms``."""
         return {
             "name": cls.platform,
             "displayName": cls.display_name or cls.platform,
             "auth": str(cls.auth_kind()),
+            "authMethods": cls.auth_methods(),
             "capabilities": cls.capabilities.as_json(),
             "limits": cls.limits.as_json(),
             "options": cls.options_schema,
@@ -231,3 +254,30 @@ class Connector:
     ) -> Analytics:
         """The post's figures now, under the unified names of ``METRICS`` (raw answer kept)."""
         raise self._unsupported("analytics")
+
+    # --- Platform webhooks (the core serves /webhooks/<platform>, stores, deduplicates) ---
+
+    def webhook_handshake(self, query: Mapping[str, str]) -> str | None:
+        """Answer a subscription handshake (a GET): the text to send back, or None to refuse.
+
+        Meta sends ``hub.mode``, ``hub.verify_token`` and ``hub.challenge``; Mailchimp's
+        validation GET carries nothing and wants a 200.
+        """
+        return None
+
+    def verify_webhook(self, delivery: WebhookDelivery) -> bool:
+        """Whether a delivery really comes from the platform, checked on the raw body before
+        anything is parsed (compare signatures with ``hmac.compare_digest``)."""
+        return False
+
+    def parse_webhook(self, delivery: WebhookDelivery) -> list[PlatformEvent]:
+        """The events of a verified delivery, each with a key stable across redeliveries.
+
+        :raises gateway.BadRequest: for a body that cannot be understood.
+        """
+        return []
+
+    async def handle_webhook(self, event: PlatformEvent, context: WebhookContext) -> None:
+        """Act on one new event (each key is handed over once); ``context`` gives the core's
+        services: the connections and posts it concerns, marking a connection for reconnecting,
+        emitting events."""

@@ -116,6 +116,10 @@ class PluginRoute:
     handler: Handler
     auth: bool
     summary: str
+    # JSON Schemas for /openapi.json: the request body (validate it with gateway.read_json)
+    # and the 200 answer.
+    body: dict | None = None
+    response: dict | None = None
 
 
 class RouteRegistry(_Registry[PluginRoute]):
@@ -124,11 +128,20 @@ class RouteRegistry(_Registry[PluginRoute]):
     kind = "route"
 
     def add(
-        self, method: str, path: str, handler: Handler, *, auth: bool = True, summary: str = ""
+        self,
+        method: str,
+        path: str,
+        handler: Handler,
+        *,
+        auth: bool = True,
+        summary: str = "",
+        body: dict | None = None,
+        response: dict | None = None,
     ) -> None:
         if not path.startswith("/"):
             raise PluginError(self._owner, f"route path {path!r} must start with '/'")
         method = method.upper()
         prefix = "/api/plugins" if auth else "/plugins"
         full = f"{prefix}/{self._owner}{path}"
-        self._put(f"{method} {full}", PluginRoute(method, full, handler, auth, summary))
+        route = PluginRoute(method, full, handler, auth, summary, body, response)
+        self._put(f"{method} {full}", route)

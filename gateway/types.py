@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -65,7 +66,9 @@ class RefreshPolicy:
     refresh_ahead: timedelta = timedelta(minutes=5)
     # Or, for long-lived tokens, once this much of the life has passed (Meta: day 53 of 60).
     refresh_after: timedelta | None = None
-    warn_before_expiry: timedelta = timedelta(days=7)
+    # Warn (connection health `warning`) this long before a token that cannot renew itself
+    # expires; None: the operator's `connections.expiry_warning_days`.
+    warn_before_expiry: timedelta | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -305,3 +308,36 @@ class PollPolicy:
     factor: float = 2.0
     longest: timedelta = timedelta(minutes=1)
     timeout: timedelta = timedelta(hours=1)
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookDelivery:
+    """One inbound platform webhook request, exactly as received (the body is not parsed yet).
+
+    ``headers`` are case-insensitive; ``url_secret`` is the secret path segment of platforms
+    registered with a secret URL (Mailchimp), already checked by the core.
+    """
+
+    platform: str
+    method: str
+    headers: Mapping[str, str]
+    query: Mapping[str, str]
+    body: bytes
+    url_secret: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PlatformEvent:
+    """One event a platform told us about, parsed from a verified delivery.
+
+    ``key`` is stable across redeliveries of the same event and unique per platform (the
+    platform's event id, else a digest of the event's content): the core stores each key once
+    and hands only new events to ``Connector.handle_webhook``. ``external_id`` is the platform
+    user, page or account the event is about.
+    """
+
+    key: str
+    kind: str
+    external_id: str | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+    occurred_at: datetime | None = None

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
+import hmac
 import os
 import re
 import secrets
@@ -93,6 +95,8 @@ class Vault:
             raise ConfigError("vault.keys", "key ids must be unique")
         self._ring = {kid: AESGCM(raw) for kid, raw in keys}
         self.active_key_id = keys[0][0]
+        # The oldest key outlives rotations longest: what derived values are keyed on.
+        self._derivation_key = keys[-1][1]
 
     @classmethod
     def from_entries(cls, entries: list[str] | tuple[str, ...]) -> Vault:
@@ -117,6 +121,15 @@ class Vault:
             return Secret(aead.decrypt(nonce, body, bound_to.encode()).decode())
         except InvalidTag:
             raise VaultError("sealed value does not open here (tampered, or moved)") from None
+
+    def derive(self, purpose: str) -> str:
+        """A stable, unguessable value for ``purpose`` (e.g. a webhook URL secret).
+
+        HMAC-SHA256 under the oldest key of the ring, so it survives adding a key; it changes
+        only when that key is retired.
+        """
+        digest = hmac.new(self._derivation_key, purpose.encode(), hashlib.sha256).digest()
+        return base64.urlsafe_b64encode(digest[:24]).decode()
 
     def needs_rotation(self, sealed: Sealed) -> bool:
         return sealed.key_id != self.active_key_id

@@ -83,6 +83,9 @@ def _warning_reason(
         return f"slow answer ({latency_ms:.0f} ms)"
     window = timedelta(days=settings.expiry_warning_days)
     connector = gateway.connectors.get(row.platform)
+    if connector is not None and connector.refresh_policy.warn_before_expiry is not None:
+        # A platform may ask for its own warning time (Meta's 60-day logins: ten days ahead).
+        window = connector.refresh_policy.warn_before_expiry
     renews_itself = connector is not None and connector.refresh_policy.kind is not RefreshKind.NONE
     # A token that renews itself is fine close to expiry; one that cannot must be reconnected.
     if not renews_itself and row.token_expires_at and row.token_expires_at - now < window:

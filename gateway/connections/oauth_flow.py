@@ -21,6 +21,7 @@ from ..errors import (
     FieldProblem,
     GatewayError,
     NeedsReauth,
+    PermissionDenied,
     PlatformError,
     ResourceNotFound,
     Unprocessable,
@@ -221,6 +222,10 @@ async def finish(
         accounts = await connector.list_accounts(_fresh_credentials(platform, authorization))
     except CallbackRefused:
         raise
+    except PermissionDenied as err:
+        # A connector that checks the grant itself (Meta's /me/permissions) names what is missing.
+        code = "missing_scopes" if err.missing_scopes else err.code
+        raise CallbackRefused(code, err.detail, return_url=return_url, status=422) from err
     except NeedsReauth as err:
         raise CallbackRefused("code_rejected", err.detail, return_url=return_url) from err
     except PlatformError as err:

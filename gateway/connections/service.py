@@ -174,11 +174,10 @@ async def connect_api_key(
     """Check a key with the platform first; only a key the platform accepts is stored."""
     from ..credentials import Credentials, StaticToken
     from ..errors import FieldProblem, Unprocessable
-    from ..types import ApiKeySpec
     from ..vault import Secret
 
     connector = _connector(gateway, platform)
-    if not isinstance(type(connector).auth, ApiKeySpec):
+    if not type(connector).accepts_api_keys():
         raise UnsupportedCapability(
             f"{platform} connects through OAuth: POST /api/oauth/{platform}/start instead"
         )

@@ -275,3 +275,20 @@ class PeriodicTaskRow(Base):
 
     name: Mapped[str] = mapped_column(String(60), primary_key=True)
     next_run_at: Mapped[datetime] = mapped_column()
+
+
+class PlatformWebhookEventRow(Base):
+    """An event a platform sent us, stored once per (platform, key): redeliveries are no-ops."""
+
+    __tablename__ = "platform_webhook_events"
+    __table_args__ = (UniqueConstraint("platform", "event_key"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    platform: Mapped[str] = mapped_column(String(32))
+    event_key: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(100))
+    external_id: Mapped[str | None] = mapped_column(String(200), default=None)
+    payload: Mapped[dict] = mapped_column(JSON)
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    handled_at: Mapped[datetime | None] = mapped_column(default=None)
+    error: Mapped[str | None] = mapped_column(Text, default=None)

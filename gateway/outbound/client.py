@@ -169,6 +169,16 @@ class OutboundClient:
         finally:
             resp.release()
 
+    def slow_down(self, rate_key: str | None, seconds: float) -> None:
+        """Hold back the next requests of ``rate_key``'s scope (None: the whole client).
+
+        For platforms that report usage before they throttle (Meta's usage headers): a wait
+        up to the retry policy's ``max_retry_after`` delays the next request, a longer one
+        makes it raise ``RateLimited`` so the job queue waits instead of a worker.
+        """
+        if seconds > 0:
+            self.rate_limiter.pause(rate_key, seconds)
+
     def get(self, url: str, **kwargs: Any) -> AbstractAsyncContextManager[ClientResponse]:
         return self.request(hdrs.METH_GET, url, **kwargs)
 

@@ -11,11 +11,12 @@ from aiohttp import web
 from . import paths
 from .bearer import bearer_token
 from .clock import SandboxClock
+from .concurrency import ConcurrencyLimit
 from .consent import ConsentCallback, consent_page, redirect_with
 from .control import ControlApi
 from .faults import Faults
 from .grants import TokenStatus
-from .journal import JOURNAL_HEADERS, Journal
+from .journal import JOURNAL_HEADERS, Journal, credential_fingerprint
 from .ratelimit import RateLimitWindow
 from .routes import HostRoutes
 from .tokens import TokenCheck, TokenStore
@@ -41,6 +42,8 @@ class Sandbox:
     journal_headers: ClassVar[tuple[str, ...]] = JOURNAL_HEADERS
     # Upload limit when standalone; mounted in the gateway, the gateway's own limit applies.
     max_body_bytes: ClassVar[int] = 64 * 1024 * 1024
+    # At most this many requests in flight per credential (Mailchimp: 10); None: no limit.
+    max_concurrent_requests: ClassVar[int | None] = None
 
     def __init__(
         self,
@@ -56,6 +59,13 @@ class Sandbox:
         self.journal = Journal(self.clock, headers=self.journal_headers)
         self.faults = Faults(self.fault_body)
         self._windows: list[RateLimitWindow] = []
+        self.concurrency = (
+            ConcurrencyLimit(
+                self.max_concurrent_requests, self.concurrency_key, self.too_many_concurrent
+            )
+            if self.max_concurrent_requests
+            else None
+        )
         self.reset_state()
 
     # -- what a platform overrides ---------------------------------------------------------
@@ -77,9 +87,24 @@ class Sandbox:
         """
         raise NotImplementedError
 
+    def build_handshake(self, payload: dict[str, Any]) -> dict[str, str]:
+        """Query parameters of the platform's subscription-verification GET (event
+        ``handshake`` of ``POST /_control/webhooks``); ``{}`` for a bare GET."""
+        raise NotImplementedError
+
     def fault_body(self, status: int) -> Any:
         """The body of an injected fault that names no body: the platform's error for ``status``."""
         return {"error": {"message": f"sandbox fault: HTTP {status}", "status": status}}
+
+    def concurrency_key(self, request: web.Request) -> str | None:
+        """Whose budget of concurrent requests a request counts against: its credential."""
+        authorization = request.headers.get("Authorization")
+        return credential_fingerprint(authorization) if authorization else None
+
+    def too_many_concurrent(self, request: web.Request, limit: int) -> web.StreamResponse:
+        """The answer to one request more than ``max_concurrent_requests`` in flight."""
+        message = f"more than {limit} simultaneous connections"
+        return web.json_response({"error": {"message": message, "status": 429}}, status=429)
 
     def no_route(self, request: web.Request, allowed_methods: set[str]) -> web.Response:
         """The answer to a path (or method) the emulator does not serve."""
@@ -158,13 +183,17 @@ class Sandbox:
         self.tokens.clear()
         for window in self._windows:
             window.reset()
+        if self.concurrency is not None:
+            self.concurrency.reset_peaks()
         self.reset_state()
 
     def build_app(self) -> web.Application:
         """The sandbox as an aiohttp app, to serve standalone or mount with ``add_subapp``."""
         # Journal outermost, so it records what the faults made of a request.
+        # The concurrency limit sits outside the faults, so an injected delay holds its place.
+        limit = [self.concurrency.middleware] if self.concurrency is not None else []
         app = web.Application(
-            middlewares=[self.journal.middleware, self.faults.middleware],
+            middlewares=[self.journal.middleware, *limit, self.faults.middleware],
             client_max_size=self.max_body_bytes,
         )
         ControlApi(self).install(app.router)

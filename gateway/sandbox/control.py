@@ -116,16 +116,21 @@ class ControlApi:
         payload = body.get("payload", {})
         if not isinstance(payload, dict):
             raise ControlInputError("payload", "must be a JSON object")
+        # "handshake": the GET a platform sends to verify a subscription (Meta's hub.*).
+        method, params, data, headers = "POST", None, None, {}
         try:
-            data, headers = self._sandbox.build_webhook(event, payload)
+            if event == "handshake":
+                method, params = "GET", self._sandbox.build_handshake(payload)
+            else:
+                data, headers = self._sandbox.build_webhook(event, payload)
         except NotImplementedError:
             raise ControlInputError(
-                "event", f"the {self._sandbox.platform} sandbox sends no webhooks"
+                "event", f"the {self._sandbox.platform} sandbox sends no {event} webhooks"
             ) from None
         try:
             async with (
                 aiohttp.ClientSession(timeout=_WEBHOOK_TIMEOUT) as session,
-                session.post(url, data=data, headers=headers) as response,
+                session.request(method, url, params=params, data=data, headers=headers) as response,
             ):
                 answer = {"status": response.status, "body": await response.text()}
         except (aiohttp.ClientError, TimeoutError) as exc:

@@ -169,6 +169,10 @@ class TokenStore:
             self._revoke_grant(grant)
         return len(grants)
 
+    def of_subject(self, subject: str) -> list[IssuedToken]:
+        """Every access token issued to ``subject`` (a permission removed from all of them)."""
+        return [token for token in self._access.values() if token.subject == subject]
+
     def issue_code(
         self,
         client_id: str,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 
 from aiohttp import web
@@ -10,8 +11,10 @@ from ..host import Gateway
 from ..plugins import _core_version
 from . import middlewares
 from .keys import GATEWAY, SPEC
-from .routes import analytics, connections, publish, system, webhooks
-from .spec import ApiSpec, Operation, problem
+from .routes import analytics, connections, platform_webhooks, publish, system, webhooks
+from .spec import ApiSpec, Operation, json_response, path_param, problem
+
+_PATH_VARS = re.compile(r"{(\w+)}")
 
 
 def build_spec(gateway: Gateway) -> ApiSpec:
@@ -21,17 +24,30 @@ def build_spec(gateway: Gateway) -> ApiSpec:
     publish.install(spec)
     webhooks.install(spec)
     analytics.install(spec)
+    platform_webhooks.install(spec)
     for registration in gateway.routes.registrations():
         route = registration.value
+        ok = (
+            json_response(route.response, "Answered by the plugin")
+            if route.response
+            else {"description": "Answered by the plugin"}
+        )
+        responses = {200: ok, 404: problem("Not found")}
+        body = None
+        if route.body is not None:
+            body = {"required": True, "content": {"application/json": {"schema": route.body}}}
+            responses[422] = problem("Invalid for the platform")
         spec.add(
             Operation(
                 route.method,
                 route.path,
                 route.handler,
                 route.summary or f"{registration.plugin} plugin route",
-                {200: {"description": "Answered by the plugin"}, 404: problem("Not found")},
+                responses,
                 auth=route.auth,
                 tags=(f"plugin:{registration.plugin}",),
+                parameters=tuple(path_param(name) for name in _PATH_VARS.findall(route.path)),
+                request_body=body,
             )
         )
     return spec

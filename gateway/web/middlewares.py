@@ -9,6 +9,7 @@ import uuid
 import structlog
 from aiohttp import web
 
+from ..db.outage import outage_of
 from ..errors import (
     BadRequest,
     GatewayError,
@@ -84,7 +85,26 @@ async def problem_errors(request: web.Request, handler) -> web.StreamResponse:
         # aiohttp raises ValueError for some malformed input (e.g. bad percent-encoding).
         log.info("http.bad_request", error=str(err))
         return problems.from_error(BadRequest("the request could not be parsed"))
-    except Exception:
+    except Exception as err:
+        outage = outage_of(err)
+        if outage is not None:
+            # Not our bug and not the client's: the database is locked or out of reach for
+            # now. Nothing was committed (a 202 is only sent after the commit), so a retry
+            # is safe; Retry-After tells clients and proxies when.
+            log.warning(
+                "http.database_unavailable",
+                method=request.method,
+                path=request.path,
+                reason=outage.reason,
+                error=type(err).__name__,
+            )
+            return problems.problem_response(
+                503,
+                "Service unavailable",
+                outage.detail,
+                code="database_unavailable",
+                headers={"Retry-After": str(outage.retry_after)},
+            )
         log.exception("http.unhandled_error", method=request.method, path=request.path)
         return problems.problem_response(
             500,

@@ -8,6 +8,7 @@ from aiohttp import web
 from sqlalchemy import text
 
 from ...db import migrate
+from ...db.outage import outage_of
 from ..keys import GATEWAY, SPEC
 from ..pagination import page_of
 from ..spec import CURSOR_PARAM, LIMIT_PARAM, ApiSpec, json_response, query_params
@@ -32,6 +33,7 @@ PLATFORM_SCHEMA = {
         "name": {"type": "string"},
         "displayName": {"type": "string"},
         "auth": {"enum": ["oauth2", "apiKey"]},
+        "authMethods": {"type": "array", "items": {"enum": ["oauth2", "apiKey"]}},
         "capabilities": {"type": "object"},
         "limits": {"type": "object"},
         "options": {"type": "object"},
@@ -108,19 +110,44 @@ async def healthz(request: web.Request) -> web.Response:
 async def readyz(request: web.Request) -> web.Response:
     gateway = request.config_dict[GATEWAY]
     checks: dict[str, str] = {}
+    retry_after = 5
     try:
-        async with asyncio.timeout(2), gateway.engine.connect() as connection:
-            await connection.execute(text("SELECT 1"))
+        await _probe_database(gateway)
         checks["database"] = "ok"
         checks["migrations"] = "ok" if await migrate.is_current(gateway.engine) else "behind"
     except Exception as err:  # any failure to reach the database means not ready
-        checks["database"] = f"unreachable ({type(err).__name__})"
+        outage = outage_of(err)
+        if outage is None:
+            checks["database"] = f"unreachable ({type(err).__name__})"
+        else:
+            checks["database"] = f"{outage.reason} ({type(err).__name__})"
+            retry_after = outage.retry_after
     checks["plugins"] = "ok" if gateway.started else "not started"
     if gateway.draining:
         checks["server"] = "draining"
     ready = all(value == "ok" for value in checks.values())
     body = {"status": "ready" if ready else "unavailable", "checks": checks}
-    return web.json_response(body, status=200 if ready else 503)
+    if ready:
+        return web.json_response(body)
+    return web.json_response(body, status=503, headers={"Retry-After": str(retry_after)})
+
+
+async def _probe_database(gateway) -> None:
+    """Can the database take a write now? Raises what the next request would meet."""
+    if gateway.engine is None:
+        raise RuntimeError("the database is not open")
+    if gateway.uses_sqlite:
+        # Reads still work while another connection holds the write lock, so "SELECT 1" would
+        # say ready while every publish fails: take the write lock (waiting at most the busy
+        # timeout) and let it go. No asyncio timeout here: cancelling an aiosqlite query midway
+        # leaves its connection unusable.
+        engine = gateway.engine.execution_options(sqlite_begin="IMMEDIATE")
+        async with engine.connect() as connection:
+            await connection.execute(text("SELECT 1"))
+            await connection.rollback()
+        return
+    async with asyncio.timeout(2), gateway.engine.connect() as connection:
+        await connection.execute(text("SELECT 1"))
 
 
 async def metrics(request: web.Request) -> web.Response:

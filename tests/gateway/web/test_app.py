@@ -105,6 +105,7 @@ async def test_platforms_lists_what_plugins_provide(api, tenant):
         "name": "example",
         "displayName": "Example Network",
         "auth": "apiKey",
+        "authMethods": ["apiKey"],
         "capabilities": {
             "postKinds": {"example_page": ["text", "image"]},
             "delete": True,

@@ -1,0 +1,47 @@
+"""Meta's facts the connector relies on: hosts, API version, permissions, account kinds, limits."""
+
+from __future__ import annotations
+
+GRAPH_HOST = "graph.facebook.com"
+VIDEO_HOST = "graph-video.facebook.com"
+WWW_HOST = "www.facebook.com"
+HOSTS = (GRAPH_HOST, VIDEO_HOST, WWW_HOST)
+GRAPH = f"https://{GRAPH_HOST}"
+GRAPH_VIDEO = f"https://{VIDEO_HOST}"
+# Versions live about two years; the setting `api_version` picks one (A0 of the reference).
+DEFAULT_VERSION = "v25.0"
+
+PAGE_KIND = "facebook_page"
+IG_KIND = "instagram_business"
+
+# Page publishing, Page insights, Instagram publishing and insights (A1 of the reference).
+SCOPES = (
+    "pages_show_list",
+    "pages_read_engagement",
+    "pages_manage_posts",
+    "read_insights",
+    "publish_video",
+    "instagram_basic",
+    "instagram_content_publish",
+    "instagram_manage_insights",
+    "instagram_manage_contents",
+)
+# Without these no account can be listed or published to; the others narrow what works.
+REQUIRED_SCOPES = (
+    "pages_show_list",
+    "pages_read_engagement",
+    "pages_manage_posts",
+    "instagram_basic",
+    "instagram_content_publish",
+)
+
+CAPTION_MAX = 2200  # Instagram captions
+HASHTAGS_MAX = 30
+MENTIONS_MAX = 20
+CAROUSEL_MIN, CAROUSEL_MAX = 2, 10
+FB_MESSAGE_MAX = 63206  # Facebook's post text limit
+FB_PHOTOS_MAX = 10  # photos attached to one feed post
+IG_PUBLISH_QUOTA = 50  # per rolling 24 h; read live from content_publishing_limit
+VIDEO_EXTENSIONS = (".mp4", ".mov")
+IMAGE_EXTENSIONS = (".jpg", ".jpeg")
+WEB = "https://www.facebook.com"
