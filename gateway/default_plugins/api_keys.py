@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 import weakref
 from collections import OrderedDict
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from ..apikeys import secret_matches, split_api_key
@@ -26,12 +28,39 @@ class VerifiedKeys:
 
     Every API request authenticates; on SQLite a lookup costs a thread hop, so a short cache
     is most of the API's throughput. The secret is still checked against the hash every time.
+    When an entry expires under load, the requests that miss it share one lookup instead of
+    each making their own (a stampede that queues dozens of reads behind the writer).
     """
 
     def __init__(self, ttl: float, max_entries: int = 10_000) -> None:
         self.ttl = ttl
         self.max_entries = max_entries
         self._entries: OrderedDict[str, tuple[float, tuple[str, str, str]]] = OrderedDict()
+        self._loading: dict[str, asyncio.Future[tuple[str, str, str] | None]] = {}
+
+    async def fetch(
+        self, key_id: str, load: Callable[[str], Awaitable[tuple[str, str, str] | None]]
+    ) -> tuple[str, str, str] | None:
+        """The cached entry, else what ``load`` finds (one load at a time per key)."""
+        found = self.get(key_id)
+        if found is not None:
+            return found
+        if self.ttl <= 0:  # no cache: every request reads, so a revocation is seen at once
+            return await load(key_id)
+        loading = self._loading.get(key_id)
+        if loading is None:
+            loading = self._loading[key_id] = asyncio.ensure_future(self._load(key_id, load))
+        # A request that goes away must not cancel the lookup the others wait for.
+        return await asyncio.shield(loading)
+
+    async def _load(self, key_id: str, load) -> tuple[str, str, str] | None:
+        try:
+            found = await load(key_id)
+        finally:
+            self._loading.pop(key_id, None)
+        if found is not None:
+            self.put(key_id, found)
+        return found
 
     def get(self, key_id: str) -> tuple[str, str, str] | None:
         entry = self._entries.get(key_id)
@@ -76,13 +105,9 @@ async def authenticate_request(gateway: Gateway, request: web.Request) -> Princi
     if parts is None:
         return None
     key_id, secret = parts
-    cache = _cache_for(gateway)
-    found = cache.get(key_id)
+    found = await _cache_for(gateway).fetch(key_id, lambda k: find_active_key(gateway.engine, k))
     if found is None:
-        found = await find_active_key(gateway.engine, key_id)
-        if found is None:
-            return None
-        cache.put(key_id, found)
+        return None
     tenant_id, secret_hash, scopes = found
     if not secret_matches(secret, secret_hash):
         return None

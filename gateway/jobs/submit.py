@@ -1,36 +1,36 @@
-"""Accepting a publish request: checked first, committed before the answer, idempotent."""
+"""Accepting a publish request: checked first, committed before the answer, idempotent.
+
+The accept path does no database round trip of its own when it can help it: the connection's
+owner and accounts come from a short-lived cache (``ownership``), and the Idempotency-Key and
+ownership are settled inside the group commit (``inserter``), under the write lock.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy.exc import IntegrityError
-
 from ..db.base import utcnow
-from ..db.connections import AccountRepository, ConnectionRepository
 from ..db.jobs import JobRepository
-from ..db.models import PublishJobRow
-from ..errors import Conflict, FieldProblem, ResourceNotFound, Unprocessable
+from ..errors import ApiError, Conflict, FieldProblem, ResourceNotFound, Unprocessable
 from ..ids import new_id
 from ..types import AccountRef
+from .batch import IDEMPOTENCY_WINDOW, PendingJob, Refused, Stored, pending_job
+from .ownership import Target, ownership_of
 from .targets import publish_request
 
 if TYPE_CHECKING:
     from ..host import Gateway
 
-IDEMPOTENCY_WINDOW = timedelta(hours=24)
+__all__ = ["IDEMPOTENCY_WINDOW", "Stored", "request_hash", "submit"]
+
 # A schedule this far in the past is a mistake, not a clock difference.
 PAST_TOLERANCE = timedelta(minutes=1)
-
-
-@dataclass(frozen=True, slots=True)
-class Accepted:
-    job: PublishJobRow
-    replayed: bool  # the same Idempotency-Key and body were seen before
+# A connection that changes under a request twice in a row is changing; the client retries.
+ATTEMPTS = 2
 
 
 def request_hash(body: dict[str, Any]) -> str:
@@ -41,33 +41,56 @@ def request_hash(body: dict[str, Any]) -> str:
 
 async def submit(
     gateway: Gateway, *, tenant_id: str, body: dict[str, Any], idempotency_key: str | None
-) -> Accepted:
-    """Check, then commit the job; only a committed job is ever acknowledged."""
+) -> Stored:
+    """Check, then commit the job; only a committed job is ever acknowledged.
+
+    A request whose Idempotency-Key was seen before answers with that job (same body) or 409
+    (another body), whatever the request's target has become since.
+    """
     digest = request_hash(body)
-    if idempotency_key:
-        previous = await _previous(gateway, tenant_id, idempotency_key, digest)
-        if previous is not None:
-            return Accepted(previous, True)
-    async with gateway.session() as session:
-        connection = await ConnectionRepository(session).get(
-            body["connectionId"], tenant_id=tenant_id
-        )
-        if connection is None:
-            raise ResourceNotFound(f"no connection {body['connectionId']}")
-        accounts = await AccountRepository(session).for_connection(connection.id)
-    account = next((a for a in accounts if a.id == body["accountId"]), None)
-    if account is None:
-        raise ResourceNotFound(f"no account {body['accountId']} on connection {connection.id}")
-    if connection.status != "active":
-        raise Conflict(f"connection {connection.id} is {connection.status}; reconnect it first")
-    connector = gateway.connector(connection.platform)
+    for _ in range(ATTEMPTS):
+        try:
+            target = await ownership_of(gateway).resolve(
+                tenant_id, body["connectionId"], body["accountId"]
+            )
+            job = _checked(gateway, tenant_id, body, idempotency_key, digest, target)
+        except ApiError:
+            if idempotency_key:
+                previous = await _previous(gateway, tenant_id, idempotency_key, digest)
+                if previous is not None:
+                    return previous
+            raise
+        try:
+            stored = await gateway.inserter.insert(job)
+        except Refused:
+            # The cached view was stale (revoked, reconnected, account gone): read it afresh,
+            # which refuses with the right answer, or finds it publishable again.
+            ownership_of(gateway).forget(body["connectionId"])
+            continue
+        if not stored.replayed and gateway.workers is not None:
+            gateway.workers.wake()
+        return stored
+    raise Conflict(f"connection {body['connectionId']} is changing; try again")
+
+
+def _checked(
+    gateway: Gateway,
+    tenant_id: str,
+    body: dict[str, Any],
+    idempotency_key: str | None,
+    digest: str,
+    target: Target,
+) -> PendingJob:
+    """The job row for a request its platform accepts; raises what the client must fix."""
+    connector = gateway.connector(target.platform)
     if connector is None:
-        raise ResourceNotFound(f"no plugin provides {connection.platform!r}")
+        raise ResourceNotFound(f"no plugin provides {target.platform!r}")
+    account = target.accounts[body["accountId"]]
     now = utcnow()
     scheduled_at = _schedule(gateway, body.get("scheduledAt"), now)
     # A platform that schedules natively gets the post at once, to hold until its time.
     native = scheduled_at is not None and connector.capabilities.native_scheduling
-    request = publish_request(body, connection.platform)
+    request = publish_request(body, target.platform)
     if native:
         request = replace(request, scheduled_at=scheduled_at)
     problems = connector.check(
@@ -77,20 +100,20 @@ async def submit(
             kind=account.kind,
             external_id=account.external_id,
             name=account.name,
-            metadata=dict(account.metadata_json or {}),
+            metadata=dict(account.metadata),
         ),
     )
     if problems:
         raise Unprocessable(
-            f"{connection.platform} would refuse this post; nothing was queued", errors=problems
+            f"{target.platform} would refuse this post; nothing was queued", errors=problems
         )
-    job = PublishJobRow(
-        id=new_id("job"),
+    return pending_job(
+        job_id=new_id("job"),
         post_id=new_id("post"),
         tenant_id=tenant_id,
-        connection_id=connection.id,
+        connection_id=target.connection_id,
         account_id=account.id,
-        platform=connection.platform,
+        platform=target.platform,
         status="scheduled" if scheduled_at else "queued",
         request_json=body,
         idempotency_key=idempotency_key,
@@ -98,39 +121,19 @@ async def submit(
         max_attempts=gateway.settings.jobs.max_attempts,
         scheduled_at=scheduled_at,
         next_attempt_at=now if native else (scheduled_at or now),
+        now=now,
     )
-    try:
-        await gateway.inserter.insert(job)
-    except IntegrityError:
-        # A concurrent request with the same key won the insert: answer with its job.
-        previous = (
-            await _previous(gateway, tenant_id, idempotency_key, digest)
-            if idempotency_key
-            else None
-        )
-        if previous is None:
-            raise
-        return Accepted(previous, True)
-    if gateway.workers is not None:
-        gateway.workers.wake()
-    return Accepted(job, False)
 
 
-async def _previous(
-    gateway: Gateway, tenant_id: str, key: str, digest: str
-) -> PublishJobRow | None:
-    async with gateway.transaction() as session:
-        repo = JobRepository(session)
-        previous = await repo.by_idempotency_key(tenant_id, key)
-        if previous is None:
-            return None
-        if previous.created_at + IDEMPOTENCY_WINDOW < utcnow():
-            previous.idempotency_key = None  # the key is free again after 24 hours
-            await session.flush()
-            return None
+async def _previous(gateway: Gateway, tenant_id: str, key: str, digest: str) -> Stored | None:
+    """The job a key already names (a refused request may still be a replay)."""
+    async with gateway.session() as session:
+        previous = await JobRepository(session).by_idempotency_key(tenant_id, key)
+    if previous is None or previous.created_at + IDEMPOTENCY_WINDOW < utcnow():
+        return None
     if previous.request_hash != digest:
         raise Conflict("this Idempotency-Key was used with a different request body")
-    return previous
+    return Stored(previous.id, previous.post_id, previous.status, replayed=True)
 
 
 def _schedule(gateway: Gateway, raw: str | None, now: datetime) -> datetime | None:

@@ -71,3 +71,22 @@ async def test_admin_scope_is_carried_by_the_principal(api):
 
     assert (await authenticate_request(gateway, FakeRequest(admin_key))).is_admin
     assert not (await authenticate_request(gateway, FakeRequest(plain))).is_admin
+
+
+async def test_requests_that_miss_the_cache_together_share_one_lookup():
+    import asyncio
+
+    lookups = []
+
+    async def load(key_id):
+        lookups.append(key_id)
+        await asyncio.sleep(0.01)
+        return ("ten", "h", "")
+
+    cache = VerifiedKeys(ttl=5)
+    found = await asyncio.gather(*(cache.fetch("key_a", load) for _ in range(20)))
+    assert found == [("ten", "h", "")] * 20 and lookups == ["key_a"]
+    assert await cache.fetch("key_a", load) == ("ten", "h", "") and lookups == ["key_a"]
+    uncached = VerifiedKeys(ttl=0)  # no cache: every request reads (revocations at once)
+    await asyncio.gather(*(uncached.fetch("key_a", load) for _ in range(3)))
+    assert len(lookups) == 4
