@@ -252,6 +252,18 @@ class AccountRef:
     metadata: dict[str, Any] = field(default_factory=dict)
     token: Any = None  # a Secret (Meta Page tokens), else None
 
+    @classmethod
+    def of(cls, row: Any, token: Any = None) -> AccountRef:
+        """The account as a connector sees it, from its stored row (and its opened token)."""
+        return cls(
+            id=row.id,
+            kind=row.kind,
+            external_id=row.external_id,
+            name=row.name,
+            metadata=dict(row.metadata_json or {}),
+            token=token,
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class PublishResult:

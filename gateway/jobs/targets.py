@@ -58,14 +58,7 @@ async def load_target(gateway: Gateway, job: PublishJobRow, *, active_only: bool
         raise NeedsReauth("the connection needs reconnecting")
     if row is None:
         raise UnsupportedCapability(f"account {job.account_id} is no longer available")
-    account = AccountRef(
-        id=row.id,
-        kind=row.kind,
-        external_id=row.external_id,
-        name=row.name,
-        metadata=dict(row.metadata_json or {}),
-        token=token,
-    )
+    account = AccountRef.of(row, token)
     return Target(
         connector=connector,
         account=account,

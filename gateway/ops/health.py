@@ -10,22 +10,12 @@ from sqlalchemy import text
 
 from ..db.base import utcnow
 from ..timefmt import rfc3339
+from ..types import METRICS
 
 if TYPE_CHECKING:
     from ..host import Gateway
 
 ALL_TENANTS = "*"  # the views' roll-up rows
-METRICS = (
-    "impressions",
-    "reach",
-    "views",
-    "likes",
-    "comments",
-    "shares",
-    "saves",
-    "clicks",
-    "engagement",
-)
 VIEW_NAMES = (
     "api_connector_health_summary",
     "api_recent_errors",

@@ -43,12 +43,5 @@ async def owned_account(request: web.Request, account_id: str) -> tuple[AccountR
         raise ResourceNotFound(f"no account {account_id}")
     ensure_owned(request, row.tenant_id, f"account {account_id}")
     credentials = await gateway.tokens.credentials(row.connection_id)
-    account = AccountRef(
-        id=row.id,
-        kind=row.kind,
-        external_id=row.external_id,
-        name=row.name,
-        metadata=dict(row.metadata_json or {}),
-        token=token,
-    )
+    account = AccountRef.of(row, token)
     return account, credentials
