@@ -123,7 +123,9 @@ async def run_demo(
         connection_id, account = connected[target]
         await local.sandbox(target, "POST", "faults", json=FAILURE)
         try:
-            accepted = await local.publish(connection_id, account, body="This one will fail once")
+            accepted = await local.publish(
+                connection_id, account, title="Demo", body="This one will fail once"
+            )
             states = _from(accepted["status"], await watch(local, accepted["jobId"]))
         finally:
             await local.sandbox(target, "DELETE", "faults")

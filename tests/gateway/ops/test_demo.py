@@ -40,3 +40,28 @@ async def test_the_demo_connects_publishes_and_replays(tmp_path, installed_examp
     assert "5. Health (GET /api/health" in out
     assert not (tmp_path / "var" / "gateway.db").exists()  # the operator's database is untouched
     assert "\r" not in err and "Traceback" not in err
+
+
+async def test_the_demo_runs_on_the_built_in_plugins_alone(tmp_path):
+    """A fresh clone has no third-party plugin: the README's tour starts here."""
+    empty_site = tmp_path / "site"
+    empty_site.mkdir()
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "gateway",
+        "demo",
+        env=gateway_env(tmp_path / "var", empty_site),
+        cwd=tmp_path,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(process.communicate(), 120)
+    out, err = out.decode(), err.decode()
+    assert process.returncode == 0, out + err
+    lines = [line.split() for line in out.splitlines()]
+    for platform in ("meta", "mailchimp"):
+        [row] = [line for line in lines if line[:1] == [platform] and "→" in line]
+        assert "published" in row, row
+    [replayed] = [line for line in lines if line[:1] == ["replayed"]]
+    assert "published" in replayed, out
