@@ -33,7 +33,7 @@ from .settings import Settings
 from .telemetry import Telemetry
 from .types import Event, OAuth2Spec
 from .vault import Vault, dev_key_entry
-from .webhooks.outbox import Deliverer
+from .webhooks.outbox import EVENTS, Deliverer
 
 log = structlog.get_logger("gateway")
 
@@ -313,6 +313,14 @@ class Gateway:
                 log.exception(
                     "plugin.track_event_failed", plugin=impl.plugin_name, event_name=event.name
                 )
+
+    @cached_property
+    def client_events(self) -> frozenset[str]:
+        """The events clients can subscribe to: the core's and those the platforms declare
+        (fixed once the plugins are loaded)."""
+        registry = self.connectors
+        declared = (name for platform in registry for name in registry.get(platform).client_events)
+        return EVENTS | frozenset(declared)
 
     @property
     def uses_sqlite(self) -> bool:

@@ -160,4 +160,4 @@ class Claimer:
         job.status, job.dead_reason, job.dead_at, job.error_json = "dead", reason, utcnow(), error
         job.lease_owner = job.lease_until = None
         await session.flush()
-        self.buried.append(await stage(self.gateway, session, job_event(job, "job.dead")))
+        self.buried.append(await stage(session, job_event(job, "job.dead")))

@@ -29,7 +29,7 @@ def job_event(job: PublishJobRow, name: str) -> Event:
     )
 
 
-async def stage(gateway: Gateway, session: AsyncSession, event: Event) -> Event:
+async def stage(session: AsyncSession, event: Event) -> Event:
     """Write the event's deliveries in ``session``; tell observers with the result after commit.
 
     A crash between the job's change and its notification can then lose neither.

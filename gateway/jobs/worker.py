@@ -270,7 +270,7 @@ class Workers:
                 error_json=None,
             )
             if written:
-                event = await stage(self.gateway, session, job_event(job, "job.published"))
+                event = await stage(session, job_event(job, "job.published"))
         if not written:
             log.warning("job.fence_lost", job_id=job.id, attempt=fence)
             return
@@ -346,7 +346,7 @@ class Workers:
             written = await JobRepository(session).fenced_update(job.id, fence, **values)
             event = None
             if written and name is not None:
-                event = await stage(self.gateway, session, job_event(job, name))
+                event = await stage(session, job_event(job, name))
         if not written:
             log.warning("job.fence_lost", job_id=job.id, attempt=fence)
             return

@@ -75,24 +75,19 @@ async def run_demo(
             rows.append((platform, "-", "does not publish", "-"))
             continue
         progress.step(f"publishing to {platform}")
-        accepted = None
-        for candidate in (account, *others[platform]):
-            try:
-                accepted = await local.publish(
-                    connection_id,
-                    candidate,
-                    title="Hello",
-                    body=f"Hello from the gateway demo ({platform})",
-                )
-            except ApiError as refused:  # e.g. an audience with no default sender
-                if refused.status != 422:
-                    raise
-                continue
-            connected[platform] = (connection_id, candidate)
-            break
-        if accepted is None:
+        try:
+            accepted, taker = await local.publish_somewhere(
+                connection_id,
+                [account, *others[platform]],
+                title="Hello",
+                body=f"Hello from the gateway demo ({platform})",
+            )
+        except ApiError as refused:
+            if refused.status != 422:
+                raise
             rows.append((platform, "-", "refused by every account (422)", "-"))
             continue
+        connected[platform] = (connection_id, taker)
         states = _from(accepted["status"], await watch(local, accepted["jobId"]))
         job = await local.api("GET", f"/api/jobs/{accepted['jobId']}")
         jobs[platform] = job

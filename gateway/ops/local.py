@@ -196,6 +196,32 @@ class LocalGateway:
             headers["Idempotency-Key"] = body.pop("idempotency_key")
         return await self.api("POST", "/api/publish", json=body, headers=headers)
 
+    async def publish_somewhere(
+        self,
+        connection_id: str,
+        accounts: list[dict],
+        variants: tuple[dict, ...] = ({},),
+        **fields: Any,
+    ) -> tuple[dict, dict]:
+        """Publish to the first account, in the first form, the platform's check accepts.
+
+        One account can refuse what another takes (an audience without a default sender, a
+        platform that needs media): a 422 moves on; anything else, or the last 422, is raised.
+        :returns: the 202 answer and the account that took the post.
+        """
+        refused: ApiError | None = None
+        for account in accounts:
+            for extra in variants:
+                try:
+                    accepted = await self.publish(connection_id, account, **extra, **fields)
+                except ApiError as err:
+                    if err.status != 422:
+                        raise
+                    refused = err
+                    continue
+                return accepted, account
+        raise refused or ApiError(422, "no account to publish to")
+
     async def wait_job(
         self, job_id: str, until: frozenset[str] = TERMINAL, within: float = 30.0
     ) -> dict:

@@ -187,28 +187,15 @@ async def _submit(local: LocalGateway, run: PlatformRun, **fields: Any) -> dict:
     """A titled text post, or one with an image when the platform needs media, to the first
     account that takes it (an audience without a default sender refuses it: its 422 says so).
     """
-    text = f"Connector validation {datetime.now(UTC):%Y-%m-%d %H:%M:%S}"
-    media = {"mediaUrls": ["https://cdn.example.com/validation.jpg"]}
-    refused: ApiError | None = None
-    for account in (run.account, *run.accounts):
-        for extra in ({}, media):
-            try:
-                accepted = await local.publish(
-                    run.connection_id,
-                    account,
-                    title="Connector validation",
-                    body=text,
-                    **extra,
-                    **fields,
-                )
-            except ApiError as err:
-                if err.status != 422:
-                    raise
-                refused = err
-                continue
-            run.account = account
-            return accepted
-    raise refused
+    accepted, run.account = await local.publish_somewhere(
+        run.connection_id,
+        [run.account, *run.accounts],
+        variants=({}, {"mediaUrls": ["https://cdn.example.com/validation.jpg"]}),
+        title="Connector validation",
+        body=f"Connector validation {datetime.now(UTC):%Y-%m-%d %H:%M:%S}",
+        **fields,
+    )
+    return accepted
 
 
 async def _publish(local: LocalGateway, run: PlatformRun, publish: bool) -> str:

@@ -46,7 +46,7 @@ async def enqueue(gateway: Gateway, event: Event) -> int:
     For events that report a change in the database, prefer :func:`stage` inside the change's
     own transaction: then the change and its notification commit together or not at all.
     """
-    if event.name not in client_events(gateway) or event.tenant_id is None:
+    if event.name not in gateway.client_events or event.tenant_id is None:
         return 0
     if gateway.sessionmaker is None:
         return 0
@@ -58,13 +58,6 @@ async def enqueue(gateway: Gateway, event: Event) -> int:
     if written and gateway.deliverer is not None:
         gateway.deliverer.wake()
     return written
-
-
-def client_events(gateway: Gateway) -> frozenset[str]:
-    """The events clients can subscribe to: the core's and those the platforms declare."""
-    registry = gateway.connectors
-    declared = (name for platform in registry for name in registry.get(platform).client_events)
-    return EVENTS | frozenset(declared)
 
 
 async def stage(session: AsyncSession, event: Event) -> int:

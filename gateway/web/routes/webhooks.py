@@ -15,7 +15,7 @@ from ...db.repositories import SecretRepository
 from ...errors import BadRequest, FieldProblem, ResourceNotFound
 from ...ids import new_id
 from ...timefmt import rfc3339
-from ...webhooks.outbox import EVENTS, client_events
+from ...webhooks.outbox import EVENTS
 from ..keys import GATEWAY, principal_of
 from ..spec import ApiSpec, json_body, json_response, path_param, problem
 
@@ -84,7 +84,7 @@ def create_schema(events: frozenset[str]) -> dict:
 def install(spec: ApiSpec, gateway) -> None:
     """The subscription schema lists this gateway's events: its platforms may add their own."""
     tags = ("webhooks",)
-    create = create_schema(client_events(gateway))
+    create = create_schema(gateway.client_events)
     spec.route(
         "POST",
         "/api/webhook-endpoints",
@@ -120,7 +120,7 @@ def install(spec: ApiSpec, gateway) -> None:
 
 async def create_endpoint(request: web.Request) -> web.Response:
     gateway = request.config_dict[GATEWAY]
-    body = await json_body(request, create_schema(client_events(gateway)))
+    body = await json_body(request, create_schema(gateway.client_events))
     _check_url(body["url"])
     gateway = request.config_dict[GATEWAY]
     tenant_id = principal_of(request).tenant_id
