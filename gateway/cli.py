@@ -332,26 +332,77 @@ def dlq_audit(config_path: str | None) -> None:
     help="Where to write the JSON report.",
 )
 @click.option("--no-publish", is_flag=True, help="Skip the checks that publish posts.")
+@click.option(
+    "--sandbox",
+    "force_sandbox",
+    is_flag=True,
+    help="Validate against the sandboxes even when the config has real credentials.",
+)
+@click.option(
+    "--consent-timeout",
+    type=click.FloatRange(min=0),
+    default=None,
+    help="Live runs: seconds to wait for a person to allow access to an OAuth platform "
+    "[default: 300 on a terminal, 0 in a pipe].",
+)
 @one_line_errors
-def validate(config_path: str | None, platform: str | None, output: str, no_publish: bool) -> None:
-    """Validate every platform's connector against its sandbox; exit 1 if a check fails."""
+def validate(
+    config_path: str | None,
+    platform: str | None,
+    output: str,
+    no_publish: bool,
+    force_sandbox: bool,
+    consent_timeout: float | None,
+) -> None:
+    """Validate every platform's connector; exit 1 if a check fails.
+
+    On a sandbox config, against the platforms' sandboxes on a throw-away database. On a
+    production config, against the live platforms with its real credentials, as the tenant
+    'connector-validation' in its own database (the first run asks a person to allow access
+    to each OAuth platform; API-key platforms read VALIDATE_<PLATFORM>_API_KEY); checks that
+    need injected faults still run on the sandboxes.
+    """
+    import contextlib
+    import sys
     from pathlib import Path
 
     from .ops import validate as validation
+    from .ops.live import LiveGateway
     from .ops.local import LocalGateway
     from .ops.progress import Progress
 
     settings = _settings(config_path)
     _quiet_logs(settings)
+    live = not (settings.sandbox_mode or force_sandbox)
+    if consent_timeout is None:
+        consent_timeout = 300.0 if sys.stdin.isatty() and sys.stderr.isatty() else 0.0
+    progress = Progress()
+
+    def tell(text: str) -> None:
+        progress.clear()
+        click.echo(text, err=True)
 
     async def run() -> dict[str, Any]:
-        async with LocalGateway(settings) as local:
+        async with contextlib.AsyncExitStack() as stack:
+            # In a live run, faults are injected here: in the sandboxes this process mounts.
+            sandboxes = await stack.enter_async_context(LocalGateway(settings, mounted=live))
+            local = sandboxes
+            if live:
+                local = await stack.enter_async_context(
+                    LiveGateway(settings, consent_timeout=consent_timeout, tell=tell)
+                )
             platforms = local.platforms(platform)
             if not platforms:
                 known = ", ".join(local.platforms()) or "none"
                 raise Failure(f"no enabled platform {platform!r} (installed: {known})", EXIT_USAGE)
+            where = "live platforms, as tenant 'connector-validation'" if live else "sandboxes"
+            tell(f"Validating {', '.join(platforms)} against the {where}.")
             return await validation.validate(
-                local, platforms, publish=not no_publish, progress=Progress()
+                local,
+                platforms,
+                publish=not no_publish,
+                progress=progress,
+                sandboxes=sandboxes,
             )
 
     report = _run(run)

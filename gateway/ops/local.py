@@ -28,15 +28,21 @@ def free_port(host: str = "127.0.0.1") -> int:
         return sock.getsockname()[1]
 
 
-def local_settings(settings: Settings, data_dir: Path, port: int, *, workers: int) -> Settings:
+def local_settings(
+    settings: Settings, data_dir: Path, port: int, *, workers: int, mounted: bool = False
+) -> Settings:
     """``settings`` on a temporary database and port, in sandbox mode, consent pages approving
-    at once. A production config's app credentials are not sent to the sandboxes."""
+    at once. A production config's app credentials are not sent to the sandboxes; with
+    ``mounted``, every platform is reached at the sandbox mounted in this gateway, whatever
+    ``sandbox_url`` the config names."""
     platforms = settings.platforms
     if not settings.sandbox_mode:
         platforms = {
             name: replace(platform, client_id="", client_secret="")
             for name, platform in platforms.items()
         }
+    if mounted:
+        platforms = {name: replace(p, sandbox_url="") for name, p in platforms.items()}
     return replace(
         settings,
         platforms=platforms,
@@ -86,50 +92,82 @@ class ApiError(Exception):
         self.body = body
 
 
-class LocalGateway:
-    """``async with LocalGateway(settings) as local:`` serves a gateway and signs in as admin.
+class ServedGateway:
+    """A gateway served on a local port for the duration of ``async with``, and its API client.
 
-    `gateway validate` and `gateway demo` use it to exercise the product the way a client does
-    (real sockets, the public routes), on a temporary SQLite database so that nothing they
-    create lands in the operator's own.
+    `gateway validate` and `gateway demo` exercise the product the way a client does (real
+    sockets, the public routes). Subclasses say on which settings and as which tenant:
+    :class:`LocalGateway` on a throw-away database and the sandboxes, ``LiveGateway``
+    (``gateway.ops.live``) on the operator's own config.
     """
+
+    live = False
+    # How long a job may take to settle: a real platform answers slower than a sandbox.
+    job_wait_seconds = 30.0
 
     def __init__(self, settings: Settings, *, workers: int = 2, entry_points: bool = True) -> None:
         self._base_settings = settings
         self._workers = workers
         self._entry_points = entry_points
-        self._tmp: tempfile.TemporaryDirectory[str] | None = None
         self._runner: web.AppRunner | None = None
         self.http: aiohttp.ClientSession | None = None
         self.gateway: Any = None
         self.base = ""
         self.key = ""
+        # Platforms whose connection was there before this run (validation says so).
+        self.reused: set[str] = set()
 
-    async def __aenter__(self) -> LocalGateway:
+    def prepare(self, settings: Settings) -> Settings:
+        """The settings to serve, and the port to serve them on."""
+        raise NotImplementedError
+
+    async def sign_in(self) -> str:
+        """An API key of the tenant this run acts as."""
+        raise NotImplementedError
+
+    async def sign_out(self) -> None:
+        """Undo what :meth:`sign_in` left behind."""
+
+    async def connect(self, platform: str) -> str:
+        """Connect the platform's account as a user would; the connection's id.
+
+        :raises LookupError: when this run has no way to (an API key nobody gave).
+        """
+        raise NotImplementedError
+
+    async def bind(self, runner: web.AppRunner) -> int:
+        port = self.gateway.settings.server.port
+        await web.TCPSite(runner, "127.0.0.1", port).start()
+        return port
+
+    async def __aenter__(self) -> ServedGateway:
         from ..host import Gateway
         from ..web.app import create_app
 
-        self._tmp = tempfile.TemporaryDirectory(prefix="gateway-ops-")
-        port = free_port()
-        settings = local_settings(
-            self._base_settings, Path(self._tmp.name), port, workers=self._workers
+        self.gateway = Gateway.from_settings(
+            self.prepare(self._base_settings), entry_points=self._entry_points
         )
-        self.gateway = Gateway.from_settings(settings, entry_points=self._entry_points)
         self._runner = web.AppRunner(create_app(self.gateway), access_log=None)
         await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", port).start()
-        self.base = f"http://127.0.0.1:{port}"
-        self.http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60))
-        self.key = (await create_tenant(self.gateway, "operations", admin=True)).api_key
+        try:
+            port = await self.bind(self._runner)
+            self.base = f"http://127.0.0.1:{port}"
+            self.http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60))
+            self.key = await self.sign_in()
+        except BaseException:
+            await self.__aexit__()
+            raise
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        if self.http is not None:
-            await self.http.close()
-        if self._runner is not None:
-            await self._runner.cleanup()
-        if self._tmp is not None:
-            self._tmp.cleanup()
+        try:
+            if self.key:
+                await self.sign_out()
+        finally:
+            if self.http is not None:
+                await self.http.close()
+            if self._runner is not None:
+                await self._runner.cleanup()
 
     def platforms(self, only: str | None = None) -> list[str]:
         enabled = [n for n in self.gateway.connectors if self.gateway.settings.platform(n).enabled]
@@ -152,42 +190,12 @@ class LocalGateway:
     async def sandbox(self, platform: str, method: str, path: str, **kwargs: Any) -> Any:
         """Call a platform sandbox's control API (``/_control/...``)."""
         root = self.gateway.sandbox_url(platform)
+        if root is None:
+            raise LookupError(f"{platform} is reached on its real hosts: it has no sandbox here")
         async with self.http.request(method, f"{root}/_control/{path}", **kwargs) as response:
             if response.status >= 300:
                 raise ApiError(response.status, await response.text())
             return await response.json(content_type=None) if response.status != 204 else None
-
-    async def connect(self, platform: str) -> str:
-        """Connect the platform's sandbox account as a user would; the connection's id."""
-        connector = self.connector(platform)
-        if isinstance(connector.auth, OAuth2Spec):
-            return await self._connect_oauth(platform)
-        key = sandbox_api_key(connector, self.gateway.sandboxes.get(platform))
-        if key is None:
-            raise LookupError("its sandbox declares no demo_api_key and key_format is free text")
-        body = await self.api(
-            "POST", "/api/connections", json={"platform": platform, "apiKey": key}
-        )
-        return body["id"]
-
-    async def _connect_oauth(self, platform: str) -> str:
-        started = await self.api("POST", f"/api/oauth/{platform}/start", json={})
-        url = started["authorizationUrl"]
-        async with self.http.get(url, allow_redirects=False) as consent:
-            if consent.status == 200:  # a consent page that asks: press Allow
-                async with self.http.post(
-                    url, data={"decision": "allow"}, allow_redirects=False
-                ) as allowed:
-                    callback = allowed.headers.get("Location")
-            else:
-                callback = consent.headers.get("Location")
-        if not callback:
-            raise ApiError(consent.status, "the consent page did not redirect")
-        async with self.http.get(callback, allow_redirects=False) as response:
-            body = await response.json(content_type=None)
-            if response.status != 200 or "connectionId" not in body:
-                raise ApiError(response.status, body)
-            return body["connectionId"]
 
     async def publish(self, connection_id: str, account: dict, **fields: Any) -> dict:
         body = {"connectionId": connection_id, "accountId": account["id"], **fields}
@@ -223,13 +231,84 @@ class LocalGateway:
         raise refused or ApiError(422, "no account to publish to")
 
     async def wait_job(
-        self, job_id: str, until: frozenset[str] = TERMINAL, within: float = 30.0
+        self, job_id: str, until: frozenset[str] = TERMINAL, within: float | None = None
     ) -> dict:
         """Poll the job until its status is in ``until`` (or the time is up: its last state)."""
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + within
+        deadline = loop.time() + (within or self.job_wait_seconds)
         while True:
             job = await self.api("GET", f"/api/jobs/{job_id}")
             if job["status"] in until or loop.time() > deadline:
                 return job
             await asyncio.sleep(0.05)
+
+
+class LocalGateway(ServedGateway):
+    """``async with LocalGateway(settings) as local:`` a gateway on a temporary SQLite database
+    and the platforms' sandboxes, signed in as admin, so nothing it creates lands in the
+    operator's own database or reaches a real platform. ``mounted``: see :func:`local_settings`.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        workers: int = 2,
+        entry_points: bool = True,
+        mounted: bool = False,
+    ) -> None:
+        super().__init__(settings, workers=workers, entry_points=entry_points)
+        self._mounted = mounted
+        self._tmp: tempfile.TemporaryDirectory[str] | None = None
+
+    def prepare(self, settings: Settings) -> Settings:
+        self._tmp = tempfile.TemporaryDirectory(prefix="gateway-ops-")
+        return local_settings(
+            settings,
+            Path(self._tmp.name),
+            free_port(),
+            workers=self._workers,
+            mounted=self._mounted,
+        )
+
+    async def sign_in(self) -> str:
+        return (await create_tenant(self.gateway, "operations", admin=True)).api_key
+
+    async def __aexit__(self, *exc: object) -> None:
+        try:
+            await super().__aexit__(*exc)
+        finally:
+            if self._tmp is not None:
+                self._tmp.cleanup()
+
+    async def connect(self, platform: str) -> str:
+        """Connect the platform's sandbox account as a user would; the connection's id."""
+        connector = self.connector(platform)
+        if isinstance(connector.auth, OAuth2Spec):
+            return await self._connect_oauth(platform)
+        key = sandbox_api_key(connector, self.gateway.sandboxes.get(platform))
+        if key is None:
+            raise LookupError("its sandbox declares no demo_api_key and key_format is free text")
+        body = await self.api(
+            "POST", "/api/connections", json={"platform": platform, "apiKey": key}
+        )
+        return body["id"]
+
+    async def _connect_oauth(self, platform: str) -> str:
+        started = await self.api("POST", f"/api/oauth/{platform}/start", json={})
+        url = started["authorizationUrl"]
+        async with self.http.get(url, allow_redirects=False) as consent:
+            if consent.status == 200:  # a consent page that asks: press Allow
+                async with self.http.post(
+                    url, data={"decision": "allow"}, allow_redirects=False
+                ) as allowed:
+                    callback = allowed.headers.get("Location")
+            else:
+                callback = consent.headers.get("Location")
+        if not callback:
+            raise ApiError(consent.status, "the consent page did not redirect")
+        async with self.http.get(callback, allow_redirects=False) as response:
+            body = await response.json(content_type=None)
+            if response.status != 200 or "connectionId" not in body:
+                raise ApiError(response.status, body)
+            return body["connectionId"]

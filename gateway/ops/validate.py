@@ -1,4 +1,4 @@
-"""Connector validation against each platform's sandbox: a JSON report and a table."""
+"""Connector validation against each platform's sandbox or the live platform: a report, a table."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from typing import Any
 
 from ..timefmt import rfc3339
 from ..types import OAuth2Spec
-from .local import ApiError, LocalGateway, publishes
+from .local import ApiError, LocalGateway, ServedGateway, publishes
 from .progress import Progress
 from .tables import render
 
@@ -75,19 +75,24 @@ class PlatformRun:
     accounts: list[dict[str, Any]] = field(default_factory=list)  # the others of usable kinds
     published: dict[str, Any] | None = None
     results: list[CheckResult] = field(default_factory=list)
+    # In a live run, this platform on its sandbox, for the checks that inject faults.
+    on_sandbox: PlatformRun | None = None
 
 
 async def validate(
-    local: LocalGateway,
+    local: ServedGateway,
     platforms: list[str],
     *,
     publish: bool = True,
     progress: Progress | None = None,
+    sandboxes: LocalGateway | None = None,
 ) -> dict[str, Any]:
     """Run the checks for ``platforms`` on ``local``; the report in the documented shape.
 
     Per platform: connect, health check, accounts, a publish and delete round trip, queue
     behaviour (scheduled, idempotent, cancelled), a retried 503, and error classification.
+    A live platform cannot be made to fail on purpose: in a live run (``local.live``) the
+    last two run on the platform's sandbox in ``sandboxes``, and say so.
     """
     progress = progress or Progress(enabled=False)
     progress.total = len(platforms) * len(CHECKS)
@@ -101,8 +106,10 @@ async def validate(
             "publish": lambda run=run: _publish(local, run, publish),
             "delete": lambda run=run: _delete(local, run),
             "queue": lambda run=run: _queue(local, run, publish),
-            "retry": lambda run=run: _retry(local, run, publish),
-            "error_classification": lambda run=run: _errors(local, run, publish),
+            "retry": lambda run=run: _faulted(_retry, local, run, publish, sandboxes),
+            "error_classification": lambda run=run: _faulted(
+                _errors, local, run, publish, sandboxes
+            ),
         }
         for name in CHECKS:
             progress.step(f"{platform}: {name}")
@@ -142,16 +149,38 @@ def _needs(run: PlatformRun, *what: str) -> None:
             raise Skipped(f"no {item.replace('_', ' ')} (an earlier check failed)")
 
 
-async def _connect(local: LocalGateway, run: PlatformRun) -> str:
+async def _connect(local: ServedGateway, run: PlatformRun) -> str:
     try:
         run.connection_id = await local.connect(run.platform)
     except LookupError as err:
-        raise Skipped(f"cannot connect without an API key: {err}") from None
+        raise Skipped(f"cannot connect: {err}") from None
     kind = "OAuth" if isinstance(local.connector(run.platform).auth, OAuth2Spec) else "API-key"
-    return f"{kind} connection {run.connection_id}"
+    made = "existing" if run.platform in local.reused else "new"
+    where = "live" if local.live else "sandbox"
+    return f"{made} {kind} connection {run.connection_id} ({where})"
 
 
-async def _health(local: LocalGateway, run: PlatformRun) -> str:
+async def _faulted(
+    check: Callable[[ServedGateway, PlatformRun, bool], Awaitable[str]],
+    local: ServedGateway,
+    run: PlatformRun,
+    publish: bool,
+    sandboxes: LocalGateway | None,
+) -> str:
+    """A check that injects faults: in a live run, on the platform's sandbox instead."""
+    if not local.live:
+        return await check(local, run, publish)
+    if sandboxes is None or run.platform not in sandboxes.gateway.sandboxes:
+        raise Skipped("faults cannot be injected on the live platform, and it has no sandbox")
+    if run.on_sandbox is None:
+        run.on_sandbox = PlatformRun(run.platform)
+        await _connect(sandboxes, run.on_sandbox)
+        await _accounts(sandboxes, run.on_sandbox)
+    # Only the sandbox is posted to: --no-publish guards real accounts, not this.
+    return f"{await check(sandboxes, run.on_sandbox, True)} (on the sandbox)"
+
+
+async def _health(local: ServedGateway, run: PlatformRun) -> str:
     _needs(run, "connection_id")
     result = await local.api("POST", f"/api/connections/{run.connection_id}/health-check")
     if result["status"] != "healthy":
@@ -161,7 +190,7 @@ async def _health(local: LocalGateway, run: PlatformRun) -> str:
     return f"healthy in {result['latencyMs']} ms"
 
 
-async def _accounts(local: LocalGateway, run: PlatformRun) -> str:
+async def _accounts(local: ServedGateway, run: PlatformRun) -> str:
     _needs(run, "connection_id")
     accounts = (await local.api("GET", f"/api/connections/{run.connection_id}/accounts"))["data"]
     if not accounts:
@@ -172,7 +201,7 @@ async def _accounts(local: LocalGateway, run: PlatformRun) -> str:
     return ", ".join(sorted({f"{a['kind']} ({a['name']})" for a in accounts}))[:300]
 
 
-def _can_publish(local: LocalGateway, run: PlatformRun, publish: bool) -> None:
+def _can_publish(local: ServedGateway, run: PlatformRun, publish: bool) -> None:
     if not publish:
         raise Skipped("--no-publish")
     connector = local.connector(run.platform)
@@ -183,7 +212,7 @@ def _can_publish(local: LocalGateway, run: PlatformRun, publish: bool) -> None:
         raise Skipped(f"no post kinds for {run.account['kind']}")
 
 
-async def _submit(local: LocalGateway, run: PlatformRun, **fields: Any) -> dict:
+async def _submit(local: ServedGateway, run: PlatformRun, **fields: Any) -> dict:
     """A titled text post, or one with an image when the platform needs media, to the first
     account that takes it (an audience without a default sender refuses it: its 422 says so).
     """
@@ -198,7 +227,7 @@ async def _submit(local: LocalGateway, run: PlatformRun, **fields: Any) -> dict:
     return accepted
 
 
-async def _publish(local: LocalGateway, run: PlatformRun, publish: bool) -> str:
+async def _publish(local: ServedGateway, run: PlatformRun, publish: bool) -> str:
     _can_publish(local, run, publish)
     accepted = await _submit(local, run)
     job = await local.wait_job(accepted["jobId"])
@@ -208,7 +237,7 @@ async def _publish(local: LocalGateway, run: PlatformRun, publish: bool) -> str:
     return f"published {job['remotePostId']} after {job['attempts']} attempt(s)"
 
 
-async def _delete(local: LocalGateway, run: PlatformRun) -> str:
+async def _delete(local: ServedGateway, run: PlatformRun) -> str:
     if not local.connector(run.platform).capabilities.delete:
         raise Skipped("the platform cannot delete posts")
     if run.published is None:
@@ -223,7 +252,7 @@ async def _delete(local: LocalGateway, run: PlatformRun) -> str:
     return f"deleted {run.published['remotePostId']}"
 
 
-async def _queue(local: LocalGateway, run: PlatformRun, publish: bool) -> str:
+async def _queue(local: ServedGateway, run: PlatformRun, publish: bool) -> str:
     _can_publish(local, run, publish)
     later = (datetime.now(UTC) + timedelta(hours=1)).isoformat().replace("+00:00", "Z")
     key = f"validation-{time.time_ns()}"
@@ -247,7 +276,7 @@ async def _queue(local: LocalGateway, run: PlatformRun, publish: bool) -> str:
     return "scheduled, idempotent, cancelled"
 
 
-async def _retry(local: LocalGateway, run: PlatformRun, publish: bool) -> str:
+async def _retry(local: ServedGateway, run: PlatformRun, publish: bool) -> str:
     _can_publish(local, run, publish)
     await local.sandbox(run.platform, "POST", "faults", json={"method": "POST", "status": 503})
     try:
@@ -264,7 +293,7 @@ async def _retry(local: LocalGateway, run: PlatformRun, publish: bool) -> str:
     return "503, retried, published on attempt 2"
 
 
-async def _errors(local: LocalGateway, run: PlatformRun, publish: bool) -> str:
+async def _errors(local: ServedGateway, run: PlatformRun, publish: bool) -> str:
     _can_publish(local, run, publish)
     wrong = []
     for status, expected in ERROR_TABLE:
