@@ -11,7 +11,7 @@ import aiohttp
 
 from gateway.ops.local import free_port
 
-from ...support import gateway_env
+from ...support import gateway_env, spawn_gateway, wait_for
 from .test_validate import checks_of
 
 PLATFORM = "examplesocial"
@@ -230,3 +230,45 @@ async def test_an_api_key_platform_reads_its_key_from_the_environment(
     assert checks["example", "connect"]["detail"].startswith("new API-key connection ")
     assert checks["example", "health_check"]["status"] == "pass"
     assert "VALIDATE_EXAMPLE_API_KEY" not in out + err and "0123456789abcdef" not in out + err
+
+
+async def test_with_the_gateway_running_its_server_answers_the_consent(
+    tmp_path, installed_example, aiohttp_server
+):
+    """`gateway serve` holds the configured port: the platform sends the browser back to it,
+    it completes the connection in the shared database, and the run picks it up."""
+    _, settings = await start_platform(aiohttp_server)
+    env = gateway_env(
+        tmp_path / "var",
+        installed_example,
+        DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path}/production.db",
+        **settings,
+    )
+    port = settings["SERVER_PORT"]
+    server = await spawn_gateway("serve", "--port", port, env=env, log_file=tmp_path / "serve.log")
+    try:
+        await wait_for(f"http://127.0.0.1:{port}/readyz", server)
+        callbacks: list[str] = []
+
+        async def person(line: str) -> None:
+            if line.startswith("  http"):
+                async with aiohttp.ClientSession() as browser:
+                    url = line.strip()
+                    async with browser.post(
+                        url, data={"decision": "allow"}, allow_redirects=False
+                    ) as sent:
+                        callbacks.append(sent.headers["Location"])
+                    async with browser.get(callbacks[-1]) as landed:
+                        assert landed.status == 200, await landed.text()
+
+        code, out, err = await run_validate(
+            tmp_path, env, "--no-publish", "--consent-timeout", "60", person=person
+        )
+    finally:
+        server.terminate()
+        await server.wait()
+    assert code == 0, out + err
+    assert callbacks and callbacks[0].startswith(f"http://127.0.0.1:{port}/")
+    checks = checks_of(json.loads((tmp_path / "logs/connector_test_results.json").read_text()))
+    assert checks[PLATFORM, "connect"]["detail"].startswith("new OAuth connection ")
+    assert checks[PLATFORM, "health_check"]["status"] == "pass"
