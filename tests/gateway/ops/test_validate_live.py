@@ -36,6 +36,16 @@ async def start_platform(aiohttp_server):
     return platform, settings
 
 
+def production_env(tmp_path, installed_example, settings: dict[str, str]) -> dict[str, str]:
+    """A `gateway` process's environment on the production config, its database in tmp_path."""
+    return gateway_env(
+        tmp_path / "var",
+        installed_example,
+        DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path}/production.db",
+        **settings,
+    )
+
+
 async def run_validate(
     tmp_path, env, *args, person=None, platform=PLATFORM
 ) -> tuple[int, str, str]:
@@ -87,12 +97,7 @@ async def test_a_live_run_asks_once_for_consent_then_uses_the_connection(
     tmp_path, installed_example, aiohttp_server
 ):
     platform, settings = await start_platform(aiohttp_server)
-    env = gateway_env(
-        tmp_path / "var",
-        installed_example,
-        DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path}/production.db",
-        **settings,
-    )
+    env = production_env(tmp_path, installed_example, settings)
     links: list[str] = []
 
     async def person(line: str) -> None:
@@ -163,12 +168,7 @@ async def test_a_live_run_with_nobody_to_ask_skips_and_says_how(
     tmp_path, installed_example, aiohttp_server
 ):
     _, settings = await start_platform(aiohttp_server)
-    env = gateway_env(
-        tmp_path / "var",
-        installed_example,
-        DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path}/production.db",
-        **settings,
-    )
+    env = production_env(tmp_path, installed_example, settings)
     code, out, err = await run_validate(tmp_path, env)
     assert code == 0, out + err
     checks = checks_of(json.loads((tmp_path / "logs/connector_test_results.json").read_text()))
@@ -181,12 +181,7 @@ async def test_consent_that_never_comes_fails_the_connect_check(
     tmp_path, installed_example, aiohttp_server
 ):
     _, settings = await start_platform(aiohttp_server)
-    env = gateway_env(
-        tmp_path / "var",
-        installed_example,
-        DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path}/production.db",
-        **settings,
-    )
+    env = production_env(tmp_path, installed_example, settings)
     code, _, err = await run_validate(tmp_path, env, "--consent-timeout", "1")
     assert code == 1
     assert err.strip().splitlines()[-1].startswith(f"error: 1 check(s) failed: {PLATFORM}.connect")
@@ -201,11 +196,10 @@ async def test_an_api_key_platform_reads_its_key_from_the_environment(
 
     _, settings = await start_platform(aiohttp_server)
     server = await aiohttp_server(ExampleSandbox().build_app())
-    env = gateway_env(
-        tmp_path / "var",
+    env = production_env(
+        tmp_path,
         installed_example,
-        DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path}/production.db",
-        **{
+        {
             **settings,
             "PLATFORMS_EXAMPLE_ENABLED": "true",
             "PLATFORMS_EXAMPLE_REGION": "eu",
@@ -238,12 +232,7 @@ async def test_with_the_gateway_running_its_server_answers_the_consent(
     """`gateway serve` holds the configured port: the platform sends the browser back to it,
     it completes the connection in the shared database, and the run picks it up."""
     _, settings = await start_platform(aiohttp_server)
-    env = gateway_env(
-        tmp_path / "var",
-        installed_example,
-        DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path}/production.db",
-        **settings,
-    )
+    env = production_env(tmp_path, installed_example, settings)
     port = settings["SERVER_PORT"]
     server = await spawn_gateway("serve", "--port", port, env=env, log_file=tmp_path / "serve.log")
     try:
