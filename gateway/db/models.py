@@ -9,6 +9,9 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from .base import Base, utcnow
 
+# None is SQL NULL, not the JSON text 'null': "IS NULL" in queries and views then means "none".
+NULLABLE_JSON = JSON(none_as_null=True)
+
 
 class TenantRow(Base):
     __tablename__ = "tenants"
@@ -199,7 +202,7 @@ class PublishJobRow(Base):
     lease_until: Mapped[datetime | None] = mapped_column(default=None)
     remote_post_id: Mapped[str | None] = mapped_column(String(200), default=None)
     remote_url: Mapped[str | None] = mapped_column(Text, default=None)
-    error_json: Mapped[dict | None] = mapped_column(JSON, default=None)
+    error_json: Mapped[dict | None] = mapped_column(NULLABLE_JSON, default=None)
     dead_reason: Mapped[str | None] = mapped_column(String(30), default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -207,14 +210,14 @@ class PublishJobRow(Base):
     dead_at: Mapped[datetime | None] = mapped_column(default=None)
     deleted_at: Mapped[datetime | None] = mapped_column(default=None)
     # Asynchronous platforms: what to poll, since when, and how often it was polled.
-    poll_handle: Mapped[dict | None] = mapped_column(JSON, default=None)
+    poll_handle: Mapped[dict | None] = mapped_column(NULLABLE_JSON, default=None)
     processing_since: Mapped[datetime | None] = mapped_column(default=None)
     polls: Mapped[int] = mapped_column(default=0, server_default="0")
     # The next analytics collection (+1 h, +6 h ... after publishing) and how many were made.
     analytics_next_at: Mapped[datetime | None] = mapped_column(default=None)
     analytics_step: Mapped[int] = mapped_column(default=0, server_default="0")
     # What the client should know about how the post was made (PublishResult.notes).
-    notes: Mapped[list | None] = mapped_column(JSON, default=None)
+    notes: Mapped[list | None] = mapped_column(NULLABLE_JSON, default=None)
 
 
 class PublishJobAnalyticsRow(Base):

@@ -200,3 +200,52 @@ async def test_rotation_skips_a_row_written_meanwhile(sessions):
 async def test_row_associated_data_names_row_and_purpose():
     row = SealedSecretRow(id="sec_1", purpose="access_token")
     assert row.associated_data() == "sealed_secrets:sec_1:access_token"
+
+
+async def test_migration_0009_turns_json_null_into_sql_null(engine, sessions):
+    """Rows written before 0009 kept a cleared error as JSON 'null'; after it, that is NULL."""
+    from alembic import command
+    from sqlalchemy import JSON, column, table, update
+
+    from gateway.db.models import ConnectionRow, PublishJobRow
+
+    async with sessions.begin() as session:
+        session.add(TenantRow(id="ten_1", name="t"))
+        await session.flush()
+        session.add(
+            ConnectionRow(id="conn_1", tenant_id="ten_1", platform="p", external_user_id="u")
+        )
+        await session.flush()
+        session.add(
+            PublishJobRow(
+                id="job_1",
+                post_id="post_1",
+                tenant_id="ten_1",
+                connection_id="conn_1",
+                account_id="acct",
+                platform="p",
+                status="published",
+                request_json={},
+                request_hash="0" * 64,
+                next_attempt_at=datetime.now(UTC),
+                error_json=None,
+            )
+        )
+    stored = "SELECT COUNT(*) FROM publish_jobs WHERE error_json IS NULL AND notes IS NULL"
+    async with engine.begin() as connection:
+        assert (await connection.execute(text(stored))).scalar_one() == 1
+        # What the columns wrote before: None as the JSON text 'null'.
+        jobs = table("publish_jobs", column("error_json", JSON()), column("notes", JSON()))
+        await connection.execute(update(jobs).values(error_json=None, notes=None))
+        assert (await connection.execute(text(stored))).scalar_one() == 0
+
+    def back_to_0008(sync_connection) -> None:
+        config = migrate.alembic_config()
+        config.attributes["connection"] = sync_connection
+        command.downgrade(config, "0008_health_views")
+
+    async with engine.begin() as connection:
+        await connection.run_sync(back_to_0008)
+    await migrate.upgrade(engine)
+    async with engine.begin() as connection:
+        assert (await connection.execute(text(stored))).scalar_one() == 1
