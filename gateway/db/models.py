@@ -148,7 +148,10 @@ class HealthCheckRow(Base):
     """One health check of one connection, kept for the dashboard's trends."""
 
     __tablename__ = "connection_health_checks"
-    __table_args__ = (Index("ix_connection_health_checks_checked_at", "checked_at"),)
+    __table_args__ = (
+        Index("ix_connection_health_checks_checked_at", "checked_at"),
+        Index("ix_connection_health_checks_tenant_checked", "tenant_id", "checked_at"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
     connection_id: Mapped[str] = mapped_column(
