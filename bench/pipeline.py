@@ -377,10 +377,17 @@ async def main(args) -> None:
     if args.connections < needed:
         raise SystemExit(f"--connections {args.connections} is too few for --jobs {args.jobs}")
     kind = "PostgreSQL" if args.postgres else "SQLite"
-    rows = [await end_to_end(args, c) for c in args.concurrency]
-    loads = [await load_tests(args, c) for c in args.load_concurrency]
+    rows = [await end_to_end(args, c) for c in args.concurrency] if args.only != "load" else []
+    loads = [await load_tests(args, c) for c in args.load_concurrency] if args.only != "e2e" else []
 
     print(f"load average at the end: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
+    if rows:
+        print_end_to_end(args, kind, rows)
+    if loads:
+        print_load_tests(kind, loads)
+
+
+def print_end_to_end(args, kind: str, rows: list[dict]) -> None:
     print(
         f"End to end, {args.jobs} jobs ({kind}; {args.tenants} tenants, "
         f"{args.connections} connections; sandbox answering at once)"
@@ -396,6 +403,9 @@ async def main(args) -> None:
             f" {g['rate'] / p['rate']:>6.2f} {split['accept']:>15.0f} {split['drain']:>14.0f}"
             f" {row['sql']:>8.1f} {row['checkouts']:>14.1f}"
         )
+
+
+def print_load_tests(kind: str, loads: list[dict]) -> None:
     budget = 2 * LATENCY_MS
     print(f"Load tests: every platform call delayed {LATENCY_MS} ms; budget {budget} ms ({kind})")
     print(
@@ -429,4 +439,9 @@ if __name__ == "__main__":
     parser.add_argument("--tenants", type=int, default=5)
     parser.add_argument("--connections", type=int, default=50)
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument(
+        "--only",
+        choices=("e2e", "load"),
+        help="run only the end-to-end figures or only the 300 ms load tests",
+    )
     asyncio.run(main(parser.parse_args()))
