@@ -71,7 +71,8 @@ class TokenManager:
         # Who holds a refresh lease: unique per process and per manager.
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._inflight: dict[str, asyncio.Future[Credentials]] = {}
-        self._reader = ConnectionReader(gateway)
+        # Connection reads batched across concurrent callers (the web's too, see service.py).
+        self.reader = ConnectionReader(gateway)
 
     async def credentials(self, connection_id: str) -> Credentials:
         """Usable credentials, refreshed first when they are due (or expired)."""
@@ -245,7 +246,7 @@ class TokenManager:
                 return  # released (failed) or expired: the caller's loop decides again
 
     async def _read(self, connection_id: str) -> tuple[ConnectionRow, Credentials]:
-        row, credentials = await self._reader.read(connection_id)
+        row, credentials = await self.reader.credentials(connection_id)
         access = None
         if credentials.access_token is not None:
             access = credentials.access_token.reveal()

@@ -18,20 +18,24 @@ async def test_concurrent_reads_share_queries_and_each_gets_its_connection(live)
         ids.append(connected["connectionId"])
     reader = ConnectionReader(live.gateway)
     wanted = ids * 4  # the same connection asked for by several callers at once
-    loaded = await asyncio.gather(*(reader.read(cid) for cid in wanted))
+    *loaded, rows = await asyncio.gather(
+        *(reader.credentials(cid) for cid in wanted),
+        asyncio.gather(*(reader.row(cid) for cid in ids)),  # rows alone, in the same batches
+    )
     assert [row.id for row, _ in loaded] == wanted
     assert [credentials.connection_id for _, credentials in loaded] == wanted
     assert all(credentials.access_token is not None for _, credentials in loaded)
-    assert reader.answered == len(wanted) and reader.queries < len(wanted)
+    assert [row.id for row in rows] == ids
+    assert reader.answered == len(wanted) + len(ids) and reader.queries < len(wanted)
 
 
 async def test_an_unknown_connection_fails_only_its_own_callers(live):
     _, connected, _ = await live.connect()
     reader = ConnectionReader(live.gateway)
     found, missing = await asyncio.gather(
-        reader.read(connected["connectionId"]), reader.read("conn_nope"), return_exceptions=True
+        reader.row(connected["connectionId"]), reader.row("conn_nope"), return_exceptions=True
     )
-    assert found[0].id == connected["connectionId"]
+    assert found.id == connected["connectionId"]
     assert isinstance(missing, ResourceNotFound)
 
 
@@ -39,13 +43,13 @@ async def test_a_read_asked_after_a_write_sees_it(live):
     _, connected, _ = await live.connect()
     connection_id = connected["connectionId"]
     reader = ConnectionReader(live.gateway)
-    before = asyncio.ensure_future(reader.read(connection_id))
+    before = asyncio.ensure_future(reader.row(connection_id))
     await asyncio.sleep(0)  # the first query is under way
     async with live.gateway.transaction() as session:
         await ConnectionRepository(session).set_fields(connection_id, health="warning")
-    after = await reader.read(connection_id)
+    after = await reader.row(connection_id)
     await before
-    assert after[0].health == "warning"
+    assert after.health == "warning"
 
 
 async def test_reads_keep_working_after_a_missing_connection(live):
@@ -53,6 +57,6 @@ async def test_reads_keep_working_after_a_missing_connection(live):
     reader = ConnectionReader(live.gateway)
     for _ in range(3):
         with pytest.raises(ResourceNotFound):
-            await reader.read("conn_nope")
-        row, _ = await reader.read(connected["connectionId"])
+            await reader.credentials("conn_nope")
+        row, _ = await reader.credentials(connected["connectionId"])
         assert row.id == connected["connectionId"]
