@@ -67,9 +67,10 @@ class HealthLog:
         future = asyncio.get_running_loop().create_future()
         self._pending.append(_Pending(row, result, future))
         if self._writer is None:
-            # Not the caller's task: a caller that gives up must not cancel a query mid-way.
+            # Not the caller's task: a caller that gives up must not cancel a query mid-way
+            # (its future is cancelled instead; its result is written all the same).
             self._writer = asyncio.create_task(self._drain(), name="health-log")
-        return await asyncio.shield(future)
+        return await future
 
     async def _drain(self) -> None:
         try:

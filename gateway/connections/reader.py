@@ -65,9 +65,10 @@ class ConnectionReader:
         if secret:
             self._secrets_wanted.add(connection_id)
         if self._reader is None:
-            # Not the caller's task: a caller that gives up must not cancel a query mid-way.
+            # Not the caller's task: a caller that gives up must not cancel a query mid-way
+            # (its future is cancelled instead, and the batch skips it).
             self._reader = asyncio.create_task(self._drain(), name="connection-reader")
-        return await asyncio.shield(future)
+        return await future
 
     async def _drain(self) -> None:
         try:

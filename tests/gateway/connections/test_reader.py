@@ -60,3 +60,16 @@ async def test_reads_keep_working_after_a_missing_connection(live):
             await reader.credentials("conn_nope")
         row, _ = await reader.credentials(connected["connectionId"])
         assert row.id == connected["connectionId"]
+
+
+async def test_a_caller_that_gives_up_does_not_stop_the_others(live):
+    _, connected, _ = await live.connect()
+    connection_id = connected["connectionId"]
+    reader = ConnectionReader(live.gateway)
+    quitter = asyncio.ensure_future(reader.row(connection_id))
+    stayer = asyncio.ensure_future(reader.row(connection_id))
+    await asyncio.sleep(0)
+    quitter.cancel()
+    assert (await stayer).id == connection_id
+    assert quitter.cancelled()
+    assert (await reader.row(connection_id)).id == connection_id
