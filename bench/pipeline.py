@@ -454,9 +454,9 @@ def print_load_tests(kind: str, loads: list[dict]) -> None:
         )
     rounds = len(loads[0]["checks"])
     print(
-        f"{HEALTH_CHECKS} concurrent health checks (POST /api/connections/{{id}}/health-check),"
-        f" {rounds} rounds; the plain loop sends the same {HEALTH_CHECKS} GET /v1/me straight to"
-        " the sandbox: one platform round trip"
+        f"{HEALTH_CHECKS} concurrent health checks, {rounds} rounds (the first changes every"
+        f" connection's health);\nplain loop: the same {HEALTH_CHECKS} GET /v1/me straight to"
+        " the sandbox, one platform round trip"
     )
     print(
         f"{'workers':>8} {'first round':>12} {'median':>10} {'slowest':>10} {'':>4}"
