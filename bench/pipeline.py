@@ -1,6 +1,7 @@
 """Publish pipeline figures: jobs end to end beside a plain aiohttp loop, and the 300 ms load tests.
 
-Run with `.venv/bin/python bench/pipeline.py [--postgres] [--jobs N] [--concurrency 4,16]`.
+Run with `.venv/bin/python bench/pipeline.py [--postgres] [--jobs N] [--concurrency 4,16]
+[--only load|e2e]`.
 Each run starts a gateway (bench/connections.py's set-up: the example OAuth platform, its sandbox
 mounted in the same process, a throw-away SQLite database unless a URL is given), connects
 accounts of several tenants by OAuth, then:
@@ -11,8 +12,12 @@ accounts of several tenants by OAuth, then:
   asyncio + aiohttp loop with as many tasks sending the connector's request
   (``POST /v1/pages/{page}/posts``, same headers and body) and nothing else;
 - the report's load tests: with every platform call delayed 300 ms by a sandbox fault, 100
-  concurrent publish jobs (accept to all published) and 50 concurrent health checks, each
-  against a 600 ms budget.
+  concurrent publish jobs (accept to all published) and 50 concurrent health checks (one per
+  connection, ``--health-rounds`` times: the first round changes every connection's health,
+  the later ones are the steady state), each against a 600 ms budget; beside the checks, the
+  same 50 platform calls sent straight to the sandbox, the floor of one round trip.
+
+``--only load`` runs the load tests alone, ``--only e2e`` the end-to-end figures alone.
 
 The client, the gateway and the sandbox share one process and the machine's cores: every
 figure is a floor. ``--profile`` prints where the gateway's end-to-end run spends its time.
@@ -27,6 +32,7 @@ import cProfile
 import io
 import os
 import pstats
+import statistics
 import sys
 import time
 from collections.abc import AsyncIterator
@@ -51,6 +57,8 @@ from gateway.db.models import PublishJobRow  # noqa: E402
 from gateway.jobs.worker import Workers  # noqa: E402
 
 POSTS = "/api.examplesocial.test/v1/pages/{page}/posts"
+ME = "/api.examplesocial.test/v1/me"
+HEALTH_CHECKS = 50
 LATENCY_MS = 300
 ACCEPT_CLIENTS = 50
 # The sandbox allows 100 calls a minute per token: jobs are spread over enough connections that
@@ -236,13 +244,17 @@ async def clear_faults(bench: Bench) -> None:
         assert response.status in (200, 204), await response.text()
 
 
-async def health_checks(bench: Bench, count: int) -> tuple[float, list[str]]:
-    """``count`` concurrent ``POST /api/connections/{id}/health-check``: wall seconds, statuses."""
+def one_per_connection(bench: Bench, count: int) -> list[Target]:
     seen, unique = set(), []
     for target in bench.targets:
         if target.connection_id not in seen:
             seen.add(target.connection_id)
             unique.append(target)
+    return unique[:count]
+
+
+async def health_checks(bench: Bench, count: int) -> tuple[float, list[str]]:
+    """``count`` concurrent ``POST /api/connections/{id}/health-check``: wall seconds, statuses."""
 
     async def check(target: Target) -> str:
         async with bench.http.post(
@@ -252,8 +264,24 @@ async def health_checks(bench: Bench, count: int) -> tuple[float, list[str]]:
             return (await response.json())["status"]
 
     started = time.perf_counter()
-    statuses = await asyncio.gather(*(check(t) for t in unique[:count]))
+    statuses = await asyncio.gather(*(check(t) for t in one_per_connection(bench, count)))
     return time.perf_counter() - started, statuses
+
+
+async def plain_health_calls(bench: Bench, count: int) -> float:
+    """The floor: the connector's health call (``GET /v1/me``), ``count`` at once, nothing else."""
+    url = f"{bench.sandbox}{ME}"
+    async with aiohttp.ClientSession() as http:
+
+        async def call(target: Target) -> None:
+            headers = {"Authorization": f"Bearer {target.token}", "Accept": "application/json"}
+            async with http.get(url, headers=headers) as response:
+                assert response.status == 200, await response.text()
+                await response.json(content_type=None)
+
+        started = time.perf_counter()
+        await asyncio.gather(*(call(t) for t in one_per_connection(bench, count)))
+        return time.perf_counter() - started
 
 
 def profile_report(profiler: cProfile.Profile, lines: int = 25) -> str:
@@ -361,14 +389,20 @@ async def _load_tests(args, concurrency: int, url: str | None) -> dict:
         await through_gateway(bench, 100, f"warm-load-{concurrency}")
         await fault(bench, None, "/api.examplesocial.test/*", LATENCY_MS)
         publish = await through_gateway(bench, 100, f"load-{concurrency}")
-        checks, statuses = await health_checks(bench, 50)
+        # The first round is each connection's first check (a health change, with its event);
+        # the later ones are the steady state. The plain calls, between them, are the floor.
+        checks, plain = [], []
+        for _ in range(args.health_rounds):
+            wall, statuses = await health_checks(bench, HEALTH_CHECKS)
+            bad = [s for s in statuses if s != "healthy"]
+            if bad:
+                raise SystemExit(f"health checks: {len(bad)} not healthy: {sorted(set(bad))}")
+            checks.append(wall)
+            plain.append(await plain_health_calls(bench, HEALTH_CHECKS))
         await clear_faults(bench)
     finally:
         await bench.close()
-    bad = [s for s in statuses if s != "healthy"]
-    if bad:
-        raise SystemExit(f"health checks: {len(bad)} not healthy: {sorted(set(bad))}")
-    return {"concurrency": concurrency, "publish": publish, "checks": checks, "n": len(statuses)}
+    return {"concurrency": concurrency, "publish": publish, "checks": checks, "plain": plain}
 
 
 async def main(args) -> None:
@@ -377,10 +411,17 @@ async def main(args) -> None:
     if args.connections < needed:
         raise SystemExit(f"--connections {args.connections} is too few for --jobs {args.jobs}")
     kind = "PostgreSQL" if args.postgres else "SQLite"
-    rows = [await end_to_end(args, c) for c in args.concurrency]
-    loads = [await load_tests(args, c) for c in args.load_concurrency]
+    rows = [await end_to_end(args, c) for c in args.concurrency] if args.only != "load" else []
+    loads = [await load_tests(args, c) for c in args.load_concurrency] if args.only != "e2e" else []
 
     print(f"load average at the end: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
+    if rows:
+        print_end_to_end(args, kind, rows)
+    if loads:
+        print_load_tests(kind, loads)
+
+
+def print_end_to_end(args, kind: str, rows: list[dict]) -> None:
     print(
         f"End to end, {args.jobs} jobs ({kind}; {args.tenants} tenants, "
         f"{args.connections} connections; sandbox answering at once)"
@@ -396,19 +437,38 @@ async def main(args) -> None:
             f" {g['rate'] / p['rate']:>6.2f} {split['accept']:>15.0f} {split['drain']:>14.0f}"
             f" {row['sql']:>8.1f} {row['checkouts']:>14.1f}"
         )
+
+
+def print_load_tests(kind: str, loads: list[dict]) -> None:
     budget = 2 * LATENCY_MS
     print(f"Load tests: every platform call delayed {LATENCY_MS} ms; budget {budget} ms ({kind})")
     print(
-        f"{'workers':>8} {'100 jobs: accepted':>19} {'first published':>16}"
-        f" {'last published':>15} {'':>4} {'50 health checks':>17}"
+        f"{'workers':>8} {'100 jobs: accepted':>19} {'first published':>16} {'last published':>15}"
     )
     for row in loads:
         publish = row["publish"]
-        wall, checks = publish["wall"] * 1000, row["checks"] * 1000
+        wall = publish["wall"] * 1000
         print(
             f"{row['concurrency']:>8} {publish['accept'] * 1000:>16.0f} ms"
             f" {publish['first'] * 1000:>13.0f} ms {wall:>12.0f} ms {verdict(wall, budget):>4}"
-            f" {checks:>14.0f} ms {verdict(checks, budget):>4}"
+        )
+    rounds = len(loads[0]["checks"])
+    print(
+        f"{HEALTH_CHECKS} concurrent health checks, {rounds} rounds (the first changes every"
+        f" connection's health);\nplain loop: the same {HEALTH_CHECKS} GET /v1/me straight to"
+        " the sandbox, one platform round trip"
+    )
+    print(
+        f"{'workers':>8} {'first round':>12} {'median':>10} {'slowest':>10} {'':>4}"
+        f" {'plain loop (median)':>20}"
+    )
+    for row in loads:
+        checks = [wall * 1000 for wall in row["checks"]]
+        middle = statistics.median(checks)
+        print(
+            f"{row['concurrency']:>8} {checks[0]:>9.0f} ms {middle:>7.0f} ms"
+            f" {max(checks):>7.0f} ms {verdict(middle, budget):>4}"
+            f" {statistics.median(row['plain']) * 1000:>17.0f} ms"
         )
 
 
@@ -426,7 +486,13 @@ if __name__ == "__main__":
     parser.add_argument("--jobs", type=int, default=1000)
     parser.add_argument("--concurrency", type=integers, default=[4, 16, 64])
     parser.add_argument("--load-concurrency", type=integers, default=[100])
+    parser.add_argument("--health-rounds", type=int, default=5, help="rounds of health checks")
     parser.add_argument("--tenants", type=int, default=5)
     parser.add_argument("--connections", type=int, default=50)
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument(
+        "--only",
+        choices=("e2e", "load"),
+        help="run only the end-to-end figures or only the 300 ms load tests",
+    )
     asyncio.run(main(parser.parse_args()))

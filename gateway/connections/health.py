@@ -10,11 +10,11 @@ from typing import TYPE_CHECKING
 import structlog
 
 from ..db.base import utcnow
-from ..db.connections import ConnectionRepository, HealthCheckRepository
-from ..db.models import ConnectionRow, HealthCheckRow
+from ..db.models import ConnectionRow
 from ..errors import GatewayError, NeedsReauth, PermissionDenied, PlatformError
 from ..timefmt import rfc3339
-from ..types import Event, RefreshKind
+from ..types import RefreshKind
+from .health_log import health_log
 
 if TYPE_CHECKING:
     from ..host import Gateway
@@ -96,26 +96,7 @@ def _warning_reason(
 
 
 async def _record(gateway: Gateway, row: ConnectionRow, result: CheckResult) -> None:
-    async with gateway.transaction() as session:
-        repo = ConnectionRepository(session)
-        current = await repo.get(row.id)
-        if current is None:
-            return
-        previous = current.health
-        await HealthCheckRepository(session).add(
-            HealthCheckRow(
-                connection_id=row.id,
-                tenant_id=row.tenant_id,
-                platform=row.platform,
-                checked_at=result.checked_at,
-                status=result.status,
-                ok=result.ok,
-                latency_ms=result.latency_ms,
-                error_code=result.error_code,
-                detail=result.detail,
-            )
-        )
-        await repo.set_fields(row.id, health=result.status, last_health_check_at=result.checked_at)
+    changed = await health_log(gateway).record(row, result)
     gateway.telemetry.instruments.health_check.record(
         result.latency_ms, {"platform": row.platform, "status": result.status}
     )
@@ -127,17 +108,5 @@ async def _record(gateway: Gateway, row: ConnectionRow, result: CheckResult) -> 
         latency_ms=round(result.latency_ms, 1),
         error=result.error_code,
     )
-    if previous != result.status:
-        await gateway.emit(
-            Event(
-                "connection.health_changed",
-                tenant_id=row.tenant_id,
-                data={
-                    "connectionId": row.id,
-                    "platform": row.platform,
-                    "from": previous,
-                    "to": result.status,
-                    "detail": result.detail,
-                },
-            )
-        )
+    if changed is not None:
+        await gateway.emit(changed)

@@ -12,7 +12,7 @@ import structlog
 from ..db.base import utcnow
 from ..db.connections import ConnectionRepository
 from ..db.periodic import claim_run
-from ..errors import GatewayError
+from ..errors import GatewayError, ResourceNotFound
 from ..jobs.audit import audit_dead_letters
 from .health import check_connection
 
@@ -88,11 +88,16 @@ class ConnectionScheduler:
         interval = timedelta(seconds=self.settings.health_interval_seconds)
         async with self.gateway.session() as session:
             due = await ConnectionRepository(session).due_for_health_check(now, BATCH)
+        if not due:
+            return
         claimed = []
-        for connection_id, seen_next in due:
-            async with self.gateway.transaction() as session:
+        # One transaction for the whole pass, not one per check. Rows are claimed in id order,
+        # so that two processes claiming overlapping passes (PostgreSQL) never deadlock.
+        async with self.gateway.transaction() as session:
+            repo = ConnectionRepository(session)
+            for connection_id, seen_next in sorted(due):
                 # The next slot keeps the connection's place in the interval (the spread).
-                if await ConnectionRepository(session).claim_health_check(
+                if await repo.claim_health_check(
                     connection_id,
                     seen_next,
                     seen_next + interval * _slots_behind(seen_next, now, interval),
@@ -101,10 +106,11 @@ class ConnectionScheduler:
         await asyncio.gather(*(self._guarded(self._check(cid)) for cid in claimed))
 
     async def _check(self, connection_id: str) -> None:
-        async with self.gateway.session() as session:
-            row = await ConnectionRepository(session).get(connection_id)
-        if row is not None:
-            await check_connection(self.gateway, row)
+        try:
+            row = await self.gateway.tokens.reader.row(connection_id)
+        except ResourceNotFound:
+            return  # deleted since it was claimed
+        await check_connection(self.gateway, row)
 
     async def _guarded(self, work) -> None:
         async with self._limit:

@@ -236,9 +236,8 @@ async def call_platform(gateway: Gateway, row: ConnectionRow, call: Any) -> Any:
 async def get_connection(
     gateway: Gateway, connection_id: str, *, tenant_id: str | None = None
 ) -> ConnectionRow:
-    async with gateway.session() as session:
-        row = await ConnectionRepository(session).get(connection_id, tenant_id=tenant_id)
-    if row is None:
+    row = await gateway.tokens.reader.row(connection_id)
+    if tenant_id is not None and row.tenant_id != tenant_id:
         raise ResourceNotFound(f"no connection {connection_id}")
     return row
 

@@ -75,13 +75,21 @@ async def seal_token(
 async def open_credentials(
     session: AsyncSession, vault: Vault, row: ConnectionRow, token: TokenSource | None = None
 ) -> Credentials:
-    access = refresh = None
+    secret = None
     if row.credentials_secret_id:
         secret = await SecretRepository(session, vault).open(row.credentials_secret_id)
-        if secret is not None:
-            fields = json.loads(secret.reveal())
-            access = Secret(fields["access_token"]) if fields.get("access_token") else None
-            refresh = Secret(fields["refresh_token"]) if fields.get("refresh_token") else None
+    return credentials_of(row, secret, token)
+
+
+def credentials_of(
+    row: ConnectionRow, secret: Secret | None, token: TokenSource | None = None
+) -> Credentials:
+    """The connection's credentials from its row and its opened token secret (None: no tokens)."""
+    access = refresh = None
+    if secret is not None:
+        fields = json.loads(secret.reveal())
+        access = Secret(fields["access_token"]) if fields.get("access_token") else None
+        refresh = Secret(fields["refresh_token"]) if fields.get("refresh_token") else None
     return Credentials(
         connection_id=row.id,
         platform=row.platform,

@@ -24,7 +24,8 @@ from ..db.repositories import SecretRepository
 from ..errors import NeedsReauth, PlatformError, RateLimited, ResourceNotFound, Transient
 from ..oauth.client import InvalidGrant
 from ..types import Event, RefreshKind
-from .store import merged_with_stored, open_credentials, token_blob, token_columns
+from .reader import ConnectionReader
+from .store import merged_with_stored, token_blob, token_columns
 
 if TYPE_CHECKING:
     from ..credentials import Credentials
@@ -70,6 +71,8 @@ class TokenManager:
         # Who holds a refresh lease: unique per process and per manager.
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._inflight: dict[str, asyncio.Future[Credentials]] = {}
+        # Connection reads batched across concurrent callers (the web's too, see service.py).
+        self.reader = ConnectionReader(gateway)
 
     async def credentials(self, connection_id: str) -> Credentials:
         """Usable credentials, refreshed first when they are due (or expired)."""
@@ -243,12 +246,8 @@ class TokenManager:
                 return  # released (failed) or expired: the caller's loop decides again
 
     async def _read(self, connection_id: str) -> tuple[ConnectionRow, Credentials]:
-        async with self.gateway.session() as session:
-            row = await ConnectionRepository(session).get(connection_id)
-            if row is None:
-                raise ResourceNotFound(f"no connection {connection_id}")
-            access = None
-            credentials = await open_credentials(session, self.gateway.vault, row)
+        row, credentials = await self.reader.credentials(connection_id)
+        access = None
         if credentials.access_token is not None:
             access = credentials.access_token.reveal()
         source = ConnectionTokenSource(self, connection_id, access)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import weakref
+
 from aiohttp import web
 
 CONTROL_PREFIX = "/_control/"
+_prefixes: weakref.WeakKeyDictionary[web.Application, str] = weakref.WeakKeyDictionary()
 
 
 def mount_prefix(request: web.Request) -> str:
@@ -18,6 +21,15 @@ def mount_prefix(request: web.Request) -> str:
     if len(apps) < 2:
         return ""
     parent, child = apps[-2], apps[-1]
+    # An app is mounted once and its prefix never changes: look it up once, not per request
+    # (the gateway's router has a hundred resources, and every sandbox middleware asks).
+    prefix = _prefixes.get(child)
+    if prefix is None:
+        prefix = _prefixes[child] = _find_prefix(parent, child)
+    return prefix
+
+
+def _find_prefix(parent: web.Application, child: web.Application) -> str:
     for resource in parent.router.resources():
         info = resource.get_info()
         if info.get("app") is child:

@@ -64,8 +64,13 @@ async def stage(session: AsyncSession, event: Event) -> int:
     """Add the event's outbox rows to the caller's transaction; the caller commits."""
     if event.tenant_id is None:
         return 0
-    occurred = rfc3339(event.occurred_at or utcnow())
     targets = await _subscribers(session, event)
+    _add_deliveries(session, event, targets)
+    return len(targets)
+
+
+def _add_deliveries(session: AsyncSession, event: Event, targets: list[WebhookEndpointRow]) -> None:
+    occurred = rfc3339(event.occurred_at or utcnow())
     for endpoint in targets:
         delivery_id = new_id("evt")
         session.add(
@@ -82,7 +87,27 @@ async def stage(session: AsyncSession, event: Event) -> int:
                 },
             )
         )
-    return len(targets)
+
+
+async def stage_many(session: AsyncSession, events: list[Event]) -> int:
+    """:func:`stage` for several events, with one read of their tenants' endpoints."""
+    tenants = {event.tenant_id for event in events if event.tenant_id is not None}
+    if not tenants:
+        return 0
+    found = await session.execute(
+        select(WebhookEndpointRow).where(
+            WebhookEndpointRow.tenant_id.in_(tenants), WebhookEndpointRow.active.is_(True)
+        )
+    )
+    endpoints = list(found.scalars())
+    written = 0
+    for event in events:
+        targets = [
+            e for e in endpoints if e.tenant_id == event.tenant_id and event.name in e.events
+        ]
+        _add_deliveries(session, event, targets)
+        written += len(targets)
+    return written
 
 
 async def _subscribers(session: AsyncSession, event: Event) -> list[WebhookEndpointRow]:

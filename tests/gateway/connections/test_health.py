@@ -71,6 +71,22 @@ async def test_scheduled_checks_run_once_each_and_move_to_their_next_slot(live):
     assert utcnow() < row.next_health_check_at <= utcnow() + interval
 
 
+async def test_a_pass_checks_every_due_connection_once(live):
+    ids = []
+    for n in range(5):
+        _, connected, _ = await live.connect(login_as=f"user-{n}")
+        ids.append(connected["connectionId"])
+    async with live.gateway.transaction() as session:
+        for n, connection_id in enumerate(ids):
+            await ConnectionRepository(session).set_fields(
+                connection_id, next_health_check_at=utcnow() - timedelta(seconds=5 + n)
+            )
+    await ConnectionScheduler(live.gateway).tick()
+    assert sorted(c.connection_id for c in await checks(live)) == sorted(ids)
+    await ConnectionScheduler(live.gateway).tick()  # nothing is due any more
+    assert len(await checks(live)) == len(ids)
+
+
 def test_checks_spread_evenly_over_the_interval():
     interval = timedelta(hours=6)
     offsets = [health_offset(f"conn_{i}", interval) for i in range(10_000)]
