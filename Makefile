@@ -27,6 +27,7 @@ bench: $(STAMP)
 	$(VENV)/bin/python bench/publish.py
 	$(VENV)/bin/python bench/pipeline.py
 	$(VENV)/bin/python bench/scheduler.py
+	$(VENV)/bin/python bench/health.py
 
 clean:
 	rm -rf $(VENV) var logs .pytest_cache
