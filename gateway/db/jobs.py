@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import and_, exists, or_, select, update
+from sqlalchemy import and_, bindparam, case, exists, literal_column, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from .base import utcnow
@@ -157,6 +157,59 @@ class JobRepository:
             .execution_options(synchronize_session=False)
         )
         return result.rowcount == 1
+
+    async def fenced_update_all(self, items: list[tuple[str, int, dict[str, object]]]) -> bool:
+        """Fenced updates of many jobs, one statement per shape of values (``executemany``).
+
+        True only if every one was written; otherwise some were and some were not, and the
+        caller rolls the transaction back and writes them one by one (a lost fence is rare).
+        Only for drivers that report the rows an ``executemany`` changed (SQLite).
+        """
+        shapes: dict[tuple[str, ...], list[dict[str, object]]] = {}
+        stamp = utcnow()
+        for job_id, fence, values in items:
+            params = {"job_id": job_id, "fence": fence, "updated_at": stamp, **values}
+            shapes.setdefault(tuple(sorted(values)), []).append(params)
+        connection = await self.session.connection()
+        jobs = PublishJobRow.__table__
+        for params in shapes.values():
+            # The SET clause is the parameters' other keys: the columns of this shape.
+            statement = update(jobs).where(
+                jobs.c.id == bindparam("job_id"),
+                jobs.c.attempts == bindparam("fence"),
+                # Inline: an expanding IN cannot be part of an executemany.
+                jobs.c.status.in_([literal_column(f"'{status}'") for status in HELD]),
+            )
+            result = await connection.execute(statement, params)
+            if result.rowcount != len(params):
+                return False
+        return True
+
+    async def mark_claimed(
+        self, job_ids: list[str], polled: list[str], owner: str, until: datetime
+    ) -> None:
+        """Claim the jobs of a batch in one statement: a new attempt (the fencing token) and
+        a lease; a polled job (in ``polled``) keeps showing ``processing`` or ``scheduled``.
+
+        The rows were read in this transaction under the write lock (SQLite) or locked
+        (PostgreSQL ``FOR UPDATE``), so each is still as read.
+        """
+        jobs = PublishJobRow.__table__
+        result = await self.session.execute(
+            update(jobs)
+            .where(jobs.c.id.in_(job_ids))
+            .values(
+                attempts=jobs.c.attempts + 1,
+                status=case((jobs.c.id.in_(polled), jobs.c.status), else_="running")
+                if polled
+                else "running",
+                lease_owner=owner,
+                lease_until=until,
+                updated_at=utcnow(),
+            )
+        )
+        if result.rowcount != len(job_ids):
+            raise RuntimeError("claimed jobs changed under their lock")
 
     async def cancel_waiting(self, job_id: str) -> bool:
         result = await self.session.execute(

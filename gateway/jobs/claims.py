@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections import deque
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
@@ -25,6 +26,14 @@ log = structlog.get_logger("gateway.jobs")
 # whose first job arrives behind another tenant's backlog waits at most this long for a turn.
 ROTATION_REFRESH_SECONDS = 1.0
 CANDIDATES_PER_TENANT = 10
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    """A job this process claimed, and the status it had (to give it back unstarted)."""
+
+    job: PublishJobRow
+    was: str
 
 
 def dead_letter(code: str, message: str) -> dict:
@@ -77,25 +86,73 @@ class Claimer:
         for job in await repo.lost_leases(now, 20, skip_locked=not self.gateway.uses_sqlite):
             await self._take_over(session, job, now)
 
-    async def claim(self, session: AsyncSession) -> PublishJobRow | None:
+    async def claim(self, session: AsyncSession, want: int = 1) -> list[Claimed]:
+        """Up to ``want`` due jobs, one tenant after another in turn, claimed in one statement.
+
+        The next claim starts with the tenant after the last one served here, so a batch
+        hands out turns exactly as that many single claims would.
+        """
         now = utcnow()
         repo = JobRepository(session)
         skip_locked = not self.gateway.uses_sqlite
-        order = list(self._rotation)
-        if order:
-            self._rotation.rotate(-1)  # the next claim starts with the next tenant
-        for tenant_id in order:
-            candidates = await repo.due_for_tenant(
-                tenant_id, now, CANDIDATES_PER_TENANT, skip_locked=skip_locked
-            )
-            if not candidates:
-                with contextlib.suppress(ValueError):  # another task pruned it first
-                    self._rotation.remove(tenant_id)
-                continue
-            for job in candidates:
-                if await self._take(session, repo, job, now):
-                    return job
-        return None
+        limit = max(CANDIDATES_PER_TENANT, want)
+        pools: dict[str, deque[PublishJobRow]] = {}
+        taken: list[Claimed] = []
+        serial_taken: set[str] = set()  # accounts of one-at-a-time platforms, in this batch
+        last_served = None
+        turn = list(self._rotation)
+        while turn and len(taken) < want:
+            next_turn = []
+            for tenant_id in turn:
+                pool = pools.get(tenant_id)
+                if pool is None:
+                    pool = pools[tenant_id] = deque(
+                        await repo.due_for_tenant(tenant_id, now, limit, skip_locked=skip_locked)
+                    )
+                    if not pool:
+                        with contextlib.suppress(ValueError):  # another task pruned it first
+                            self._rotation.remove(tenant_id)
+                        continue
+                while pool:
+                    job = pool.popleft()
+                    was = job.status
+                    if await self._take(session, repo, job, now, serial_taken):
+                        taken.append(Claimed(job, was))
+                        last_served = tenant_id
+                        break
+                if pool:
+                    next_turn.append(tenant_id)
+                if len(taken) >= want:
+                    break
+            turn = next_turn
+        self._turn_after(last_served)
+        if taken:
+            await self._mark(session, repo, [c.job for c in taken], now)
+        return taken
+
+    def _turn_after(self, tenant_id: str | None) -> None:
+        """Rotate so that the tenant after ``tenant_id`` comes first."""
+        if tenant_id is None or tenant_id not in self._rotation:
+            if self._rotation:
+                self._rotation.rotate(-1)
+            return
+        self._rotation.rotate(-(self._rotation.index(tenant_id) + 1))
+
+    async def _mark(
+        self, session: AsyncSession, repo: JobRepository, jobs: list[PublishJobRow], now
+    ) -> None:
+        until = now + timedelta(seconds=self.settings.lease_seconds)
+        polled = [job.id for job in jobs if job.poll_handle is not None]
+        await repo.mark_claimed([job.id for job in jobs], polled, self.owner, until)
+        for job in jobs:
+            # Detached, so that the copy the worker keeps is never flushed over the row.
+            session.expunge(job)
+            if job.poll_handle is None:
+                job.status = "running"  # a polled job keeps showing `processing` or `scheduled`
+            job.attempts += 1  # the fencing token of this claim
+            job.lease_owner = self.owner
+            job.lease_until = until
+            job.updated_at = now
 
     async def _take_over(self, session: AsyncSession, job: PublishJobRow, now) -> None:
         """A lease ran out mid-attempt: fence the old worker out and reconcile later.
@@ -132,14 +189,24 @@ class Claimer:
         log.warning("job.lease_lost", job_id=job.id, attempt=job.attempts - 1)
 
     async def _take(
-        self, session: AsyncSession, repo: JobRepository, job: PublishJobRow, now
+        self,
+        session: AsyncSession,
+        repo: JobRepository,
+        job: PublishJobRow,
+        now,
+        serial_taken: set[str],
     ) -> bool:
+        """Whether ``job`` can be claimed now (it is buried instead when it is too old)."""
         connector = self.gateway.connectors.get(job.platform)
-        serial = connector is not None and connector.one_at_a_time_per_account
-        if serial and await repo.account_busy(job.account_id, job.id, now):
-            return False  # its account is busy: it waits its turn, others go ahead
+        if connector is not None and connector.one_at_a_time_per_account:
+            if job.account_id in serial_taken:
+                return False  # this batch took its account's turn already
+            if await repo.account_busy(job.account_id, job.id, now):
+                return False  # its account is busy: it waits its turn, others go ahead
+            serial_taken.add(job.account_id)
         polling = job.poll_handle is not None
         if not polling and job.created_at + timedelta(days=self.settings.max_age_days) < now:
+            serial_taken.discard(job.account_id)
             await self._bury(
                 session,
                 job,
@@ -147,13 +214,6 @@ class Claimer:
                 dead_letter("expired", "the job waited more than the queue's maximum age"),
             )
             return False
-        if not polling:
-            job.status = "running"  # a polled job keeps showing `processing` or `scheduled`
-        job.attempts += 1  # the fencing token of this claim
-        job.lease_owner = self.owner
-        job.lease_until = now + timedelta(seconds=self.settings.lease_seconds)
-        job.updated_at = now
-        await session.flush()
         return True
 
     async def _bury(self, session: AsyncSession, job: PublishJobRow, reason: str, error: dict):

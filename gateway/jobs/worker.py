@@ -16,7 +16,7 @@ import contextlib
 import os
 import socket
 import uuid
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -39,8 +39,10 @@ from ..types import PublishResult
 from .analytics import first_collection
 from .backoff import next_attempt
 from .claims import Claimer
-from .events import announce, job_event, stage
-from .targets import Target, load_target
+from .events import announce
+from .leases import LeaseChecks
+from .recorder import Recorder
+from .targets import Target, load_target, load_targets
 
 if TYPE_CHECKING:
     from ..host import Gateway
@@ -60,8 +62,31 @@ def error_json(error: GatewayError) -> dict[str, Any]:
     }
 
 
+# The most jobs one claim takes for the workers of this process that are waiting for one.
+MAX_CLAIM = 100
+
+
+@dataclass(frozen=True, slots=True)
+class Handout:
+    """A claimed job on its way to a worker, with what its call needs (or why it cannot be
+    made), loaded for the whole claim at once."""
+
+    job: PublishJobRow
+    was: str  # its status before the claim, to give it back unstarted
+    target: Target | GatewayError | None = None
+
+
 class Workers:
-    """``concurrency`` worker tasks in this process, sharing the queue with any other process."""
+    """``concurrency`` worker tasks in this process, sharing the queue with any other process.
+
+    Claims are made for every worker of the process that is waiting for a job: one write
+    transaction takes as many due jobs as there are such workers (one claim at a time per
+    process), and the jobs the claiming worker does not run itself wait in a local buffer for
+    the others, which are woken for them. Results are written by group commit (the
+    :class:`Recorder`). Idle workers sleep until woken: by a new job in this process, by
+    another worker's claim, or by the ticker that has one of them look for due work (retries,
+    scheduled posts, other processes' jobs) every ``poll_seconds``.
+    """
 
     def __init__(self, gateway: Gateway, concurrency: int) -> None:
         self.gateway = gateway
@@ -69,31 +94,45 @@ class Workers:
         self.concurrency = concurrency
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.claimer = Claimer(gateway, self.owner)
+        self.recorder = Recorder(gateway)
+        self.lease_checks = LeaseChecks(gateway)
         self._tasks: list[asyncio.Task] = []
+        self._ticker: asyncio.Task | None = None
         self._stopping = asyncio.Event()
         # Idle workers, each waiting on its own future: a new job wakes one, not all of them.
         self._idle: collections.deque[asyncio.Future] = collections.deque()
+        # Claimed jobs not yet taken by a worker, and the workers waiting for a claim.
+        self._ready: collections.deque[Handout] = collections.deque()
+        self._claiming = asyncio.Lock()
+        self._hungry = 0
 
     def start(self) -> None:
         self._tasks = [
             asyncio.create_task(self._loop(), name=f"publish-worker-{i}")
             for i in range(self.concurrency)
         ]
+        self._ticker = asyncio.create_task(self._tick(), name="publish-worker-ticker")
 
     def wake(self) -> None:
-        """A job was queued: one idle worker looks now rather than at its next poll."""
+        """A job was queued: one idle worker looks now."""
         while self._idle:
             waiter = self._idle.popleft()
             if not waiter.done():
                 waiter.set_result(None)
                 return
 
+    async def _tick(self) -> None:
+        while not self._stopping.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), self.settings.poll_seconds)
+            if not self._stopping.is_set() and not self._claiming.locked():
+                self.wake()
+
     async def _rest(self) -> None:
         waiter = asyncio.get_running_loop().create_future()
         self._idle.append(waiter)
         try:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(waiter, self.settings.poll_seconds)
+            await waiter
         finally:
             with contextlib.suppress(ValueError):
                 self._idle.remove(waiter)
@@ -104,6 +143,8 @@ class Workers:
         for waiter in self._idle:
             if not waiter.done():
                 waiter.set_result(None)
+        if self._ticker is not None:
+            await self._ticker
         if not self._tasks:
             return
         _, pending = await asyncio.wait(self._tasks, timeout=grace_seconds)
@@ -112,6 +153,27 @@ class Workers:
         for task in pending:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        await self._give_back()
+
+    async def _give_back(self) -> None:
+        """Jobs claimed but not started go back to the queue, so that nobody waits for their
+        leases to run out (then they would be taken over as unknown outcomes)."""
+        unstarted, self._ready = list(self._ready), collections.deque()
+        if not unstarted:
+            return
+        try:
+            async with self.gateway.transaction() as session:
+                repo = JobRepository(session)
+                for handout in unstarted:
+                    await repo.fenced_update(
+                        handout.job.id,
+                        handout.job.attempts,
+                        status=handout.was,
+                        lease_owner=None,
+                        lease_until=None,
+                    )
+        except Exception:  # their leases run out and they are taken over: nothing is lost
+            log.exception("worker.give_back_failed", jobs=len(unstarted))
 
     async def _loop(self) -> None:
         while not self._stopping.is_set():
@@ -125,33 +187,71 @@ class Workers:
 
     async def run_once(self) -> bool:
         """Claim and run one job; False when nothing was due."""
-        job = await self.claim()
-        if job is None:
+        handout = await self._next()
+        if handout is None:
             return False
-        self.wake()  # there may be more: another idle worker looks too
-        await self.execute(job)
+        await self.execute(handout.job, handout.target)
         return True
 
     async def claim(self) -> PublishJobRow | None:
-        """The next job, fairly across tenants (lapsed leases are fenced off on the way)."""
+        """The next job for this worker (claimed fairly across tenants), if one is due."""
+        handout = await self._next()
+        return None if handout is None else handout.job
+
+    async def _next(self) -> Handout | None:
+        if self._ready:
+            return self._ready.popleft()
+        self._hungry += 1
+        try:
+            async with self._claiming:
+                if self._ready:  # a claim made while this worker waited has one for it
+                    return self._ready.popleft()
+                if self._stopping.is_set():
+                    return None
+                want = min(MAX_CLAIM, self._hungry + len(self._idle))
+                handouts = await self._claim(want)
+        finally:
+            self._hungry -= 1
+        if not handouts:
+            return None
+        self._ready.extend(handouts[1:])
+        # The workers still waiting for a claim take theirs from the buffer; idle ones are
+        # woken for the rest, and one more when the claim was full (more may be due).
+        for _ in range(len(handouts) - 1 - self._hungry + (len(handouts) == want)):
+            self.wake()
+        return handouts[0]
+
+    async def _claim(self, want: int) -> list[Handout]:
+        """Up to ``want`` jobs, claimed in one transaction (lapsed leases fenced off on the
+        way), with their targets loaded in one read."""
         claimer = self.claimer
-        if claimer.sweep_due():
-            async with self.gateway.transaction() as session:
-                await claimer.sweep_lost_leases(session)
-            async with self.gateway.session() as session:
-                await claimer.refresh_rotation(session)
         async with self.gateway.transaction() as session:
-            claimed = await claimer.claim(session)
+            if claimer.sweep_due():
+                await claimer.sweep_lost_leases(session)
+                await claimer.refresh_rotation(session)
+            claimed = await claimer.claim(session, want)
             buried, claimer.buried = claimer.buried, []
         await announce(self.gateway, buried)
-        return claimed
+        if not claimed:
+            return []
+        try:
+            targets = await load_targets(self.gateway, [c.job for c in claimed])
+        except Exception:  # each worker loads its own, and fails its job properly if it must
+            log.exception("worker.targets_failed", jobs=len(claimed))
+            targets = {}
+        return [Handout(c.job, c.was, targets.get(c.job.id)) for c in claimed]
 
-    async def execute(self, job: PublishJobRow) -> None:
+    async def execute(
+        self, job: PublishJobRow, target: Target | GatewayError | None = None
+    ) -> None:
         fence = job.attempts
-        lease = Lease(self.gateway, job.id, fence)
+        lease = Lease(self.gateway, self.lease_checks, job.id, fence)
         lease.start()
         try:
-            target = await load_target(self.gateway, job)
+            if isinstance(target, GatewayError):
+                raise target
+            if target is None:
+                target = await load_target(self.gateway, job)
             if job.poll_handle is not None:
                 result = await self._poll(job, target)
             else:
@@ -185,6 +285,7 @@ class Workers:
             )
             if found is not None:
                 return found
+            job.error_json = None  # the last attempt did not publish: its outcome is known now
         now = utcnow()
         if (
             connector.capabilities.native_scheduling
@@ -229,22 +330,23 @@ class Workers:
         polls = job.polls + 1 if job.poll_handle is not None else 0
         wait = min(policy.first * (policy.factor**polls), policy.longest)
         natively_scheduled = job.scheduled_at is not None and job.scheduled_at > now
-        async with self.gateway.transaction() as session:
-            written = await JobRepository(session).fenced_update(
-                job.id,
-                fence,
-                status="scheduled" if natively_scheduled else "processing",
-                poll_handle=dict(result.handle),
-                processing_since=job.processing_since or result.poll_at or now,
-                polls=polls,
-                next_attempt_at=result.poll_at or now + wait,
-                remote_post_id=result.remote_id,
-                remote_url=result.url,
-                notes=_with_notes(job, result.notes),
-                lease_owner=None,
-                lease_until=None,
-                error_json=None,
-            )
+        written, _ = await self.recorder.record(
+            job,
+            fence,
+            {
+                "status": "scheduled" if natively_scheduled else "processing",
+                "poll_handle": dict(result.handle),
+                "processing_since": job.processing_since or result.poll_at or now,
+                "polls": polls,
+                "next_attempt_at": result.poll_at or now + wait,
+                "remote_post_id": result.remote_id,
+                "remote_url": result.url,
+                "notes": _with_notes(job, result.notes),
+                "lease_owner": None,
+                "lease_until": None,
+                "error_json": None,
+            },
+        )
         if not written:
             log.warning("job.fence_lost", job_id=job.id, attempt=fence)
             return
@@ -254,23 +356,23 @@ class Workers:
         now = utcnow()
         analytics_at = first_collection(self.gateway, job.platform, now)
         job.remote_post_id, job.remote_url = result.remote_id, result.url
-        async with self.gateway.transaction() as session:
-            written = await JobRepository(session).fenced_update(
-                job.id,
-                fence,
-                status="published",
-                remote_post_id=result.remote_id,
-                remote_url=result.url,
-                published_at=now,
-                notes=_with_notes(job, result.notes),
-                analytics_next_at=analytics_at,
-                analytics_step=0,
-                lease_owner=None,
-                lease_until=None,
-                error_json=None,
-            )
-            if written:
-                event = await stage(session, job_event(job, "job.published"))
+        written, event = await self.recorder.record(
+            job,
+            fence,
+            {
+                "status": "published",
+                "remote_post_id": result.remote_id,
+                "remote_url": result.url,
+                "published_at": now,
+                "notes": _with_notes(job, result.notes),
+                "analytics_next_at": analytics_at,
+                "analytics_step": 0,
+                "lease_owner": None,
+                "lease_until": None,
+                "error_json": None,
+            },
+            "job.published",
+        )
         if not written:
             log.warning("job.fence_lost", job_id=job.id, attempt=fence)
             return
@@ -340,13 +442,19 @@ class Workers:
             values.update(
                 status="dead", dead_reason="non_retryable", dead_at=now, failures=failures + 1
             )
+        if values["status"] == "failed" and (job.error_json or {}).get("code") == "outcome_unknown":
+            # This attempt stopped before it learnt whether the last one published (say the
+            # look itself was rate limited): the next attempt must still look first.
+            values["error_json"] = {
+                **values["error_json"],
+                "code": "outcome_unknown",
+                "message": "the post is looked for before any new attempt "
+                f"(the last look failed: {err.detail})",
+                "retryable": True,
+            }
         job.error_json = values["error_json"]
         name = {"dead": "job.dead", "failed": "job.failed"}.get(values["status"])
-        async with self.gateway.transaction() as session:
-            written = await JobRepository(session).fenced_update(job.id, fence, **values)
-            event = None
-            if written and name is not None:
-                event = await stage(session, job_event(job, name))
+        written, event = await self.recorder.record(job, fence, values, name)
         if not written:
             log.warning("job.fence_lost", job_id=job.id, attempt=fence)
             return
@@ -377,8 +485,9 @@ class Lease:
     can break the database connection under it.
     """
 
-    def __init__(self, gateway: Gateway, job_id: str, fence: int) -> None:
+    def __init__(self, gateway: Gateway, checks: LeaseChecks, job_id: str, fence: int) -> None:
         self.gateway = gateway
+        self.checks = checks
         self.job_id = job_id
         self.fence = fence
         self.seconds = gateway.settings.jobs.lease_seconds
@@ -398,12 +507,7 @@ class Lease:
         """:raises LeaseLost: the job is no longer this attempt's."""
         if self.lost:
             raise LeaseLost
-        async with self.gateway.session() as session:
-            row = await JobRepository(session).get(self.job_id)
-        if row is None or row.attempts != self.fence or row.lease_until is None:
-            self.lost = True
-            raise LeaseLost
-        if row.lease_until <= utcnow():
+        if not await self.checks.held(self.job_id, self.fence):
             self.lost = True
             raise LeaseLost
 
@@ -414,9 +518,7 @@ class Lease:
                 return
             async with self.gateway.transaction() as session:
                 kept = await JobRepository(session).fenced_update(
-                    self.job_id,
-                    self.fence,
-                    lease_until=utcnow() + timedelta(seconds=self.seconds),
+                    self.job_id, self.fence, lease_until=utcnow() + timedelta(seconds=self.seconds)
                 )
             if not kept:
                 self.lost = True
