@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import and_, bindparam, case, exists, literal_column, or_, select, update
+from sqlalchemy import (
+    and_,
+    bindparam,
+    case,
+    exists,
+    literal_column,
+    or_,
+    select,
+    union_all,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from .base import utcnow
@@ -185,31 +195,79 @@ class JobRepository:
                 return False
         return True
 
+    async def due_candidates(
+        self, tenant_ids: list[str], now: datetime, limit: int, *, skip_locked: bool
+    ) -> dict[str, list]:
+        """The first ``limit`` due jobs of each tenant, oldest first: light rows, enough to
+        decide which to claim (id, tenant, account, platform, status, created, poll handle).
+
+        SQLite: one statement for all the tenants (one index probe each). PostgreSQL: one
+        per tenant, each ``FOR UPDATE SKIP LOCKED``, so that processes take different rows.
+        """
+        jobs = PublishJobRow
+        columns = (
+            jobs.id,
+            jobs.tenant_id,
+            jobs.account_id,
+            jobs.platform,
+            jobs.status,
+            jobs.created_at,
+            jobs.poll_handle,
+            jobs.next_attempt_at,
+        )
+
+        def first(tenant_id: str):
+            return (
+                select(*columns)
+                .where(jobs.tenant_id == tenant_id, _due(now))
+                .order_by(jobs.next_attempt_at)
+                .limit(limit)
+            )
+
+        rows = []
+        if skip_locked:
+            for tenant_id in tenant_ids:
+                query = first(tenant_id).with_for_update(skip_locked=True, of=PublishJobRow)
+                rows += (await self.session.execute(query)).all()
+        elif tenant_ids:
+            parts = [select(first(t).subquery()) for t in tenant_ids]
+            query = parts[0] if len(parts) == 1 else union_all(*parts)
+            rows = (await self.session.execute(query)).all()
+        by_tenant: dict[str, list] = {tenant_id: [] for tenant_id in tenant_ids}
+        for row in sorted(rows, key=lambda row: row.next_attempt_at):
+            by_tenant[row.tenant_id].append(row)
+        return by_tenant
+
     async def mark_claimed(
         self, job_ids: list[str], polled: list[str], owner: str, until: datetime
-    ) -> None:
-        """Claim the jobs of a batch in one statement: a new attempt (the fencing token) and
-        a lease; a polled job (in ``polled``) keeps showing ``processing`` or ``scheduled``.
+    ) -> list[PublishJobRow]:
+        """Claim the jobs of a batch in one statement, and return them as claimed: a new
+        attempt (the fencing token) and a lease; a polled job (in ``polled``) keeps showing
+        ``processing`` or ``scheduled``.
 
         The rows were read in this transaction under the write lock (SQLite) or locked
         (PostgreSQL ``FOR UPDATE``), so each is still as read.
         """
-        jobs = PublishJobRow.__table__
+        jobs = PublishJobRow
         result = await self.session.execute(
             update(jobs)
-            .where(jobs.c.id.in_(job_ids))
+            .where(jobs.id.in_(job_ids))
             .values(
-                attempts=jobs.c.attempts + 1,
-                status=case((jobs.c.id.in_(polled), jobs.c.status), else_="running")
+                attempts=jobs.attempts + 1,
+                status=case((jobs.id.in_(polled), jobs.status), else_="running")
                 if polled
                 else "running",
                 lease_owner=owner,
                 lease_until=until,
                 updated_at=utcnow(),
             )
+            .returning(jobs)
+            .execution_options(synchronize_session=False, populate_existing=True)
         )
-        if result.rowcount != len(job_ids):
+        claimed = {row.id: row for row in result.scalars()}
+        if len(claimed) != len(job_ids):
             raise RuntimeError("claimed jobs changed under their lock")
+        return [claimed[job_id] for job_id in job_ids]
 
     async def cancel_waiting(self, job_id: str) -> bool:
         result = await self.session.execute(

@@ -62,25 +62,29 @@ class Claimer:
         self.owner = owner
         self._rotation: deque[str] = deque()
         self._rotation_read = 0.0
+        self._swept = float("-inf")
         # Events of jobs buried while claiming, told to observers once the claim commits.
         self.buried: list = []
 
     def sweep_due(self) -> bool:
-        """Whether this claim should also look for lapsed leases and re-read the tenants.
+        """Whether this claim should also look for lapsed leases: a scan of its own, once a
+        second per process is enough."""
+        return time.monotonic() - self._swept > ROTATION_REFRESH_SECONDS
 
-        Both are scans of their own; once a second per process is enough, and it keeps the
-        common claim to two short statements.
-        """
+    def rotation_due(self) -> bool:
+        """Whether this claim should re-read the tenants with due work: when it knows of none
+        (a new job may have come) or the list is a second old."""
         return (
             not self._rotation or time.monotonic() - self._rotation_read > ROTATION_REFRESH_SECONDS
         )
 
     async def refresh_rotation(self, session: AsyncSession) -> None:
-        """Re-read the tenants with due work (a read: outside the claim's write transaction)."""
+        """Re-read the tenants with due work."""
         self._rotation = deque(await JobRepository(session).tenants_with_due_work(utcnow()))
         self._rotation_read = time.monotonic()
 
     async def sweep_lost_leases(self, session: AsyncSession) -> None:
+        self._swept = time.monotonic()
         repo = JobRepository(session)
         now = utcnow()
         for job in await repo.lost_leases(now, 20, skip_locked=not self.gateway.uses_sqlite):
@@ -94,30 +98,33 @@ class Claimer:
         """
         now = utcnow()
         repo = JobRepository(session)
-        skip_locked = not self.gateway.uses_sqlite
-        limit = max(CANDIDATES_PER_TENANT, want)
-        pools: dict[str, deque[PublishJobRow]] = {}
-        taken: list[Claimed] = []
+        turn = list(self._rotation)
+        pools = {
+            tenant_id: deque(candidates)
+            for tenant_id, candidates in (
+                await repo.due_candidates(
+                    turn,
+                    now,
+                    max(CANDIDATES_PER_TENANT, want),
+                    skip_locked=not self.gateway.uses_sqlite,
+                )
+            ).items()
+        }
+        for tenant_id, pool in pools.items():
+            if not pool:
+                with contextlib.suppress(ValueError):  # another task pruned it first
+                    self._rotation.remove(tenant_id)
+        taken = []
         serial_taken: set[str] = set()  # accounts of one-at-a-time platforms, in this batch
         last_served = None
-        turn = list(self._rotation)
         while turn and len(taken) < want:
             next_turn = []
             for tenant_id in turn:
-                pool = pools.get(tenant_id)
-                if pool is None:
-                    pool = pools[tenant_id] = deque(
-                        await repo.due_for_tenant(tenant_id, now, limit, skip_locked=skip_locked)
-                    )
-                    if not pool:
-                        with contextlib.suppress(ValueError):  # another task pruned it first
-                            self._rotation.remove(tenant_id)
-                        continue
+                pool = pools[tenant_id]
                 while pool:
-                    job = pool.popleft()
-                    was = job.status
-                    if await self._take(session, repo, job, now, serial_taken):
-                        taken.append(Claimed(job, was))
+                    candidate = pool.popleft()
+                    if await self._take(session, repo, candidate, now, serial_taken):
+                        taken.append(candidate)
                         last_served = tenant_id
                         break
                 if pool:
@@ -126,9 +133,15 @@ class Claimer:
                     break
             turn = next_turn
         self._turn_after(last_served)
-        if taken:
-            await self._mark(session, repo, [c.job for c in taken], now)
-        return taken
+        if not taken:
+            return []
+        until = now + timedelta(seconds=self.settings.lease_seconds)
+        polled = [c.id for c in taken if c.poll_handle is not None]
+        jobs = await repo.mark_claimed([c.id for c in taken], polled, self.owner, until)
+        for job in jobs:
+            # Detached, so that the copy the worker keeps is never flushed over the row.
+            session.expunge(job)
+        return [Claimed(job, candidate.status) for job, candidate in zip(jobs, taken, strict=True)]
 
     def _turn_after(self, tenant_id: str | None) -> None:
         """Rotate so that the tenant after ``tenant_id`` comes first."""
@@ -137,22 +150,6 @@ class Claimer:
                 self._rotation.rotate(-1)
             return
         self._rotation.rotate(-(self._rotation.index(tenant_id) + 1))
-
-    async def _mark(
-        self, session: AsyncSession, repo: JobRepository, jobs: list[PublishJobRow], now
-    ) -> None:
-        until = now + timedelta(seconds=self.settings.lease_seconds)
-        polled = [job.id for job in jobs if job.poll_handle is not None]
-        await repo.mark_claimed([job.id for job in jobs], polled, self.owner, until)
-        for job in jobs:
-            # Detached, so that the copy the worker keeps is never flushed over the row.
-            session.expunge(job)
-            if job.poll_handle is None:
-                job.status = "running"  # a polled job keeps showing `processing` or `scheduled`
-            job.attempts += 1  # the fencing token of this claim
-            job.lease_owner = self.owner
-            job.lease_until = until
-            job.updated_at = now
 
     async def _take_over(self, session: AsyncSession, job: PublishJobRow, now) -> None:
         """A lease ran out mid-attempt: fence the old worker out and reconcile later.
@@ -189,27 +186,22 @@ class Claimer:
         log.warning("job.lease_lost", job_id=job.id, attempt=job.attempts - 1)
 
     async def _take(
-        self,
-        session: AsyncSession,
-        repo: JobRepository,
-        job: PublishJobRow,
-        now,
-        serial_taken: set[str],
+        self, session: AsyncSession, repo: JobRepository, candidate, now, serial_taken: set[str]
     ) -> bool:
-        """Whether ``job`` can be claimed now (it is buried instead when it is too old)."""
-        connector = self.gateway.connectors.get(job.platform)
+        """Whether the due job ``candidate`` can be claimed now (one too old is buried)."""
+        connector = self.gateway.connectors.get(candidate.platform)
         if connector is not None and connector.one_at_a_time_per_account:
-            if job.account_id in serial_taken:
+            if candidate.account_id in serial_taken:
                 return False  # this batch took its account's turn already
-            if await repo.account_busy(job.account_id, job.id, now):
+            if await repo.account_busy(candidate.account_id, candidate.id, now):
                 return False  # its account is busy: it waits its turn, others go ahead
-            serial_taken.add(job.account_id)
-        polling = job.poll_handle is not None
-        if not polling and job.created_at + timedelta(days=self.settings.max_age_days) < now:
-            serial_taken.discard(job.account_id)
+            serial_taken.add(candidate.account_id)
+        polling = candidate.poll_handle is not None
+        if not polling and candidate.created_at + timedelta(days=self.settings.max_age_days) < now:
+            serial_taken.discard(candidate.account_id)
             await self._bury(
                 session,
-                job,
+                await repo.get(candidate.id),
                 "expired",
                 dead_letter("expired", "the job waited more than the queue's maximum age"),
             )

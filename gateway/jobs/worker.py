@@ -16,7 +16,7 @@ import contextlib
 import os
 import socket
 import uuid
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -39,10 +39,10 @@ from ..types import PublishResult
 from .analytics import first_collection
 from .backoff import next_attempt
 from .claims import Claimer
+from .dispatch import Dispatcher, Handout, Outcome
 from .events import announce
 from .leases import LeaseChecks
-from .recorder import Recorder
-from .targets import Target, load_target, load_targets
+from .targets import Target, load_target
 
 if TYPE_CHECKING:
     from ..host import Gateway
@@ -62,30 +62,15 @@ def error_json(error: GatewayError) -> dict[str, Any]:
     }
 
 
-# The most jobs one claim takes for the workers of this process that are waiting for one.
-MAX_CLAIM = 100
-
-
-@dataclass(frozen=True, slots=True)
-class Handout:
-    """A claimed job on its way to a worker, with what its call needs (or why it cannot be
-    made), loaded for the whole claim at once."""
-
-    job: PublishJobRow
-    was: str  # its status before the claim, to give it back unstarted
-    target: Target | GatewayError | None = None
-
-
 class Workers:
     """``concurrency`` worker tasks in this process, sharing the queue with any other process.
 
-    Claims are made for every worker of the process that is waiting for a job: one write
-    transaction takes as many due jobs as there are such workers (one claim at a time per
-    process), and the jobs the claiming worker does not run itself wait in a local buffer for
-    the others, which are woken for them. Results are written by group commit (the
-    :class:`Recorder`). Idle workers sleep until woken: by a new job in this process, by
-    another worker's claim, or by the ticker that has one of them look for due work (retries,
-    scheduled posts, other processes' jobs) every ``poll_seconds``.
+    A worker's write of its job's outcome and its claim of the next job are one turn at the
+    database, and the turns of all the workers of the process share transactions (the
+    :class:`Dispatcher`). A claim also takes jobs for the idle workers of the process; they
+    wait in a local buffer, and a worker is woken for each. Idle workers sleep until woken: by
+    a new job in this process, by such a claim, or by the ticker that has one of them look for
+    due work (retries, scheduled posts, other processes' jobs) every ``poll_seconds``.
     """
 
     def __init__(self, gateway: Gateway, concurrency: int) -> None:
@@ -94,17 +79,13 @@ class Workers:
         self.concurrency = concurrency
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.claimer = Claimer(gateway, self.owner)
-        self.recorder = Recorder(gateway)
+        self.dispatcher = Dispatcher(gateway, self.claimer, self._spare, self._hand_out)
         self.lease_checks = LeaseChecks(gateway)
         self._tasks: list[asyncio.Task] = []
         self._ticker: asyncio.Task | None = None
         self._stopping = asyncio.Event()
         # Idle workers, each waiting on its own future: a new job wakes one, not all of them.
         self._idle: collections.deque[asyncio.Future] = collections.deque()
-        # Claimed jobs not yet taken by a worker, and the workers waiting for a claim.
-        self._ready: collections.deque[Handout] = collections.deque()
-        self._claiming = asyncio.Lock()
-        self._hungry = 0
 
     def start(self) -> None:
         self._tasks = [
@@ -121,11 +102,21 @@ class Workers:
                 waiter.set_result(None)
                 return
 
+    def _spare(self) -> int:
+        """Workers that could start a job now: the idle ones."""
+        return 0 if self._stopping.is_set() else len(self._idle)
+
+    def _hand_out(self, waiting: int, full: bool) -> None:
+        """``waiting`` jobs were claimed for idle workers: wake one for each (and one more to
+        claim again when the claim took all it asked for, as more may be due)."""
+        for _ in range(waiting + full):
+            self.wake()
+
     async def _tick(self) -> None:
         while not self._stopping.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), self.settings.poll_seconds)
-            if not self._stopping.is_set() and not self._claiming.locked():
+            if not self._stopping.is_set() and not self.dispatcher.busy:
                 self.wake()
 
     async def _rest(self) -> None:
@@ -158,7 +149,8 @@ class Workers:
     async def _give_back(self) -> None:
         """Jobs claimed but not started go back to the queue, so that nobody waits for their
         leases to run out (then they would be taken over as unknown outcomes)."""
-        unstarted, self._ready = list(self._ready), collections.deque()
+        ready = self.dispatcher.ready
+        unstarted = [ready.popleft() for _ in range(len(ready))]
         if not unstarted:
             return
         try:
@@ -176,14 +168,27 @@ class Workers:
             log.exception("worker.give_back_failed", jobs=len(unstarted))
 
     async def _loop(self) -> None:
-        while not self._stopping.is_set():
+        handout: Handout | None = None
+        while True:
+            if handout is None:
+                if self._stopping.is_set():
+                    return
+                try:
+                    handout = await self._next()
+                except Exception:  # a bad pass must not end the worker
+                    log.exception("worker.pass_failed")
+                if handout is None:
+                    if not self._stopping.is_set():
+                        await self._rest()
+                    continue
             try:
-                worked = await self.run_once()
-            except Exception:  # a bad pass must not end the worker
+                # The job's outcome and the claim of the next one share a transaction.
+                handout = await self.execute(
+                    handout.job, handout.target, then_claim=not self._stopping.is_set()
+                )
+            except Exception:
                 log.exception("worker.pass_failed")
-                worked = False
-            if not worked and not self._stopping.is_set():
-                await self._rest()
+                handout = None
 
     async def run_once(self) -> bool:
         """Claim and run one job; False when nothing was due."""
@@ -199,51 +204,19 @@ class Workers:
         return None if handout is None else handout.job
 
     async def _next(self) -> Handout | None:
-        if self._ready:
-            return self._ready.popleft()
-        self._hungry += 1
-        try:
-            async with self._claiming:
-                if self._ready:  # a claim made while this worker waited has one for it
-                    return self._ready.popleft()
-                if self._stopping.is_set():
-                    return None
-                want = min(MAX_CLAIM, self._hungry + len(self._idle))
-                handouts = await self._claim(want)
-        finally:
-            self._hungry -= 1
-        if not handouts:
-            return None
-        self._ready.extend(handouts[1:])
-        # The workers still waiting for a claim take theirs from the buffer; idle ones are
-        # woken for the rest, and one more when the claim was full (more may be due).
-        for _ in range(len(handouts) - 1 - self._hungry + (len(handouts) == want)):
-            self.wake()
-        return handouts[0]
-
-    async def _claim(self, want: int) -> list[Handout]:
-        """Up to ``want`` jobs, claimed in one transaction (lapsed leases fenced off on the
-        way), with their targets loaded in one read."""
-        claimer = self.claimer
-        async with self.gateway.transaction() as session:
-            if claimer.sweep_due():
-                await claimer.sweep_lost_leases(session)
-                await claimer.refresh_rotation(session)
-            claimed = await claimer.claim(session, want)
-            buried, claimer.buried = claimer.buried, []
-        await announce(self.gateway, buried)
-        if not claimed:
-            return []
-        try:
-            targets = await load_targets(self.gateway, [c.job for c in claimed])
-        except Exception:  # each worker loads its own, and fails its job properly if it must
-            log.exception("worker.targets_failed", jobs=len(claimed))
-            targets = {}
-        return [Handout(c.job, c.was, targets.get(c.job.id)) for c in claimed]
+        if self.dispatcher.ready:
+            return self.dispatcher.ready.popleft()
+        return (await self.dispatcher.turn(None, wants_job=True)).handout
 
     async def execute(
-        self, job: PublishJobRow, target: Target | GatewayError | None = None
-    ) -> None:
+        self,
+        job: PublishJobRow,
+        target: Target | GatewayError | None = None,
+        *,
+        then_claim: bool = False,
+    ) -> Handout | None:
+        """Run ``job``'s attempt and record its outcome; with ``then_claim``, claim the next
+        job with that write and return it."""
         fence = job.attempts
         lease = Lease(self.gateway, self.lease_checks, job.id, fence)
         lease.start()
@@ -258,13 +231,13 @@ class Workers:
                 result = await self._publish(job, target, lease)
         except LeaseLost:
             log.warning("job.fence_lost", job_id=job.id, attempt=fence)
+            return None
         except GatewayError as err:
-            await self._failed(job, fence, err)
+            return await self._failed(job, fence, err, then_claim)
         else:
             if result.processing:
-                await self._processing(job, fence, result)
-            else:
-                await self._published(job, fence, result)
+                return await self._processing(job, fence, result, then_claim)
+            return await self._published(job, fence, result, then_claim)
         finally:
             await lease.stop()
 
@@ -322,7 +295,9 @@ class Workers:
             )
         return await target.connector.poll(job.poll_handle, target.account, target.credentials)
 
-    async def _processing(self, job: PublishJobRow, fence: int, result: PublishResult) -> None:
+    async def _processing(
+        self, job: PublishJobRow, fence: int, result: PublishResult, then_claim: bool
+    ) -> Handout | None:
         """The platform is still working on it: poll later, without holding a worker."""
         now = utcnow()
         connector = self.gateway.connector(job.platform)
@@ -330,61 +305,73 @@ class Workers:
         polls = job.polls + 1 if job.poll_handle is not None else 0
         wait = min(policy.first * (policy.factor**polls), policy.longest)
         natively_scheduled = job.scheduled_at is not None and job.scheduled_at > now
-        written, _ = await self.recorder.record(
-            job,
-            fence,
-            {
-                "status": "scheduled" if natively_scheduled else "processing",
-                "poll_handle": dict(result.handle),
-                "processing_since": job.processing_since or result.poll_at or now,
-                "polls": polls,
-                "next_attempt_at": result.poll_at or now + wait,
-                "remote_post_id": result.remote_id,
-                "remote_url": result.url,
-                "notes": _with_notes(job, result.notes),
-                "lease_owner": None,
-                "lease_until": None,
-                "error_json": None,
-            },
+        turn = await self.dispatcher.turn(
+            Outcome(
+                job,
+                fence,
+                {
+                    "status": "scheduled" if natively_scheduled else "processing",
+                    "poll_handle": dict(result.handle),
+                    "processing_since": job.processing_since or result.poll_at or now,
+                    "polls": polls,
+                    "next_attempt_at": result.poll_at or now + wait,
+                    "remote_post_id": result.remote_id,
+                    "remote_url": result.url,
+                    "notes": _with_notes(job, result.notes),
+                    "lease_owner": None,
+                    "lease_until": None,
+                    "error_json": None,
+                },
+            ),
+            wants_job=then_claim,
         )
-        if not written:
+        if not turn.written:
             log.warning("job.fence_lost", job_id=job.id, attempt=fence)
-            return
+            return turn.handout
         log.info("job.processing", job_id=job.id, platform=job.platform, polls=polls)
+        return turn.handout
 
-    async def _published(self, job: PublishJobRow, fence: int, result: PublishResult) -> None:
+    async def _published(
+        self, job: PublishJobRow, fence: int, result: PublishResult, then_claim: bool
+    ) -> Handout | None:
         now = utcnow()
         analytics_at = first_collection(self.gateway, job.platform, now)
         job.remote_post_id, job.remote_url = result.remote_id, result.url
-        written, event = await self.recorder.record(
-            job,
-            fence,
-            {
-                "status": "published",
-                "remote_post_id": result.remote_id,
-                "remote_url": result.url,
-                "published_at": now,
-                "notes": _with_notes(job, result.notes),
-                "analytics_next_at": analytics_at,
-                "analytics_step": 0,
-                "lease_owner": None,
-                "lease_until": None,
-                "error_json": None,
-            },
-            "job.published",
+        turn = await self.dispatcher.turn(
+            Outcome(
+                job,
+                fence,
+                {
+                    "status": "published",
+                    "remote_post_id": result.remote_id,
+                    "remote_url": result.url,
+                    "published_at": now,
+                    "notes": _with_notes(job, result.notes),
+                    "analytics_next_at": analytics_at,
+                    "analytics_step": 0,
+                    "lease_owner": None,
+                    "lease_until": None,
+                    "error_json": None,
+                },
+                "job.published",
+            ),
+            wants_job=then_claim,
         )
-        if not written:
+        if not turn.written:
             log.warning("job.fence_lost", job_id=job.id, attempt=fence)
-            return
+            return turn.handout
         self.gateway.telemetry.instruments.publish_success.add(1, {"platform": job.platform})
         latency = (now - (job.scheduled_at or job.created_at)).total_seconds() * 1000
         self.gateway.telemetry.instruments.publish_latency.record(
             latency, {"platform": job.platform}
         )
         log.info("job.published", job_id=job.id, platform=job.platform, remote_id=result.remote_id)
-        await announce(self.gateway, [event])
+        await announce(self.gateway, [turn.event])
+        return turn.handout
 
-    async def _failed(self, job: PublishJobRow, fence: int, err: GatewayError) -> None:
+    async def _failed(
+        self, job: PublishJobRow, fence: int, err: GatewayError, then_claim: bool
+    ) -> Handout | None:
         now = utcnow()
         self.gateway.telemetry.instruments.publish_error.add(
             1, {"platform": job.platform, "code": err.code}
@@ -454,10 +441,10 @@ class Workers:
             }
         job.error_json = values["error_json"]
         name = {"dead": "job.dead", "failed": "job.failed"}.get(values["status"])
-        written, event = await self.recorder.record(job, fence, values, name)
-        if not written:
+        turn = await self.dispatcher.turn(Outcome(job, fence, values, name), wants_job=then_claim)
+        if not turn.written:
             log.warning("job.fence_lost", job_id=job.id, attempt=fence)
-            return
+            return turn.handout
         log.info(
             "job.attempt_failed",
             job_id=job.id,
@@ -465,7 +452,8 @@ class Workers:
             error=err.code,
             status=values["status"],
         )
-        await announce(self.gateway, [event] if event is not None else [])
+        await announce(self.gateway, [turn.event] if turn.event is not None else [])
+        return turn.handout
 
     async def _reconnect_needed(self, job: PublishJobRow, err: NeedsReauth) -> None:
         async with self.gateway.session() as session:
