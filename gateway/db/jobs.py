@@ -8,6 +8,7 @@ from sqlalchemy import (
     and_,
     bindparam,
     case,
+    cast,
     exists,
     literal_column,
     or_,
@@ -15,6 +16,8 @@ from sqlalchemy import (
     union_all,
     update,
 )
+from sqlalchemy import column as sql_column
+from sqlalchemy import values as sql_values
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from .base import utcnow
@@ -237,6 +240,46 @@ class JobRepository:
         for row in sorted(rows, key=lambda row: row.next_attempt_at):
             by_tenant[row.tenant_id].append(row)
         return by_tenant
+
+    async def fenced_update_each(
+        self, items: list[tuple[str, int, dict[str, object]]]
+    ) -> list[bool]:
+        """Fenced updates of many jobs, one statement per shape of values, each job's own
+        values joined in from a ``VALUES`` list; which were written, in order.
+
+        For PostgreSQL, whose driver does not count the rows of an ``executemany``.
+        """
+        jobs = PublishJobRow.__table__
+        shapes: dict[tuple[str, ...], list[tuple[str, int, dict[str, object]]]] = {}
+        for item in items:
+            shapes.setdefault(tuple(sorted(item[2])), []).append(item)
+        written: set[str] = set()
+        stamp = utcnow()
+        for names, group in shapes.items():
+            given = sql_values(
+                sql_column("job_id", jobs.c.id.type),
+                sql_column("fence", jobs.c.attempts.type),
+                *(sql_column(name, jobs.c[name].type) for name in names),
+                name="given",
+            ).data([(job_id, fence, *(v[name] for name in names)) for job_id, fence, v in group])
+            result = await self.session.execute(
+                update(jobs)
+                .where(
+                    jobs.c.id == given.c.job_id,
+                    jobs.c.attempts == given.c.fence,
+                    jobs.c.status.in_(HELD),
+                )
+                .values(
+                    {
+                        # Cast: a column of the list that is all NULLs would be text.
+                        **{name: cast(given.c[name], jobs.c[name].type) for name in names},
+                        "updated_at": stamp,
+                    }
+                )
+                .returning(jobs.c.id)
+            )
+            written.update(result.scalars())
+        return [job_id in written for job_id, _, _ in items]
 
     async def mark_claimed(
         self, job_ids: list[str], polled: list[str], owner: str, until: datetime

@@ -159,7 +159,14 @@ class Dispatcher:
     async def _commit(self, batch: list[_Turn], want: int):
         outcomes = [turn.outcome for turn in batch]
         items = [(o.job.id, o.fence, o.values) for o in outcomes if o is not None]
-        if len(items) > 1 and self.gateway.engine.dialect.supports_sane_multi_rowcount:
+        if len(items) > 1 and not self.gateway.engine.dialect.supports_sane_multi_rowcount:
+            # PostgreSQL: one statement per shape of values tells which rows it wrote.
+            async with self.gateway.transaction() as session:
+                each = iter(await JobRepository(session).fenced_update_each(items))
+                written = [o is not None and next(each) for o in outcomes]
+                return await self._finish(session, outcomes, written, want)
+        if len(items) > 1:
+            # SQLite: one executemany per shape; its count says whether all were written.
             try:
                 async with self.gateway.transaction() as session:
                     if not await JobRepository(session).fenced_update_all(items):
