@@ -127,6 +127,8 @@ class Dispatcher:
             for turn, result in zip(batch, results, strict=True):
                 if not turn.future.done():
                     turn.future.set_result(result)
+                elif result.handout is not None:  # its worker was cancelled: another takes it
+                    self.ready.append(result.handout)
 
     async def _run(self, batch: list[_Turn]) -> list[TurnResult]:
         wanting = sum(turn.wants_job for turn in batch)
