@@ -308,6 +308,7 @@ async def _end_to_end(args, concurrency: int, url: str | None) -> dict:
         "split": split,
         "sql": sql.statements / args.jobs,
         "checkouts": sql.checkouts / args.jobs,
+        "commits": sql.commits / args.jobs,
     }
 
 
@@ -328,11 +329,12 @@ async def accept_then_drain(bench: Bench, count: int, concurrency: int, tag: str
 
 
 class StatementCounter:
-    """Counts the SQL statements sent and the pooled connections checked out, while open."""
+    """Counts the SQL statements sent, the pooled connections checked out and the transactions
+    committed (SQLite's one writer takes them one at a time), while open."""
 
     def __init__(self, engine) -> None:
         self.engine = engine.sync_engine
-        self.statements = self.checkouts = 0
+        self.statements = self.checkouts = self.commits = 0
 
     def _statement(self, *_args) -> None:
         self.statements += 1
@@ -340,14 +342,19 @@ class StatementCounter:
     def _checkout(self, *_args) -> None:
         self.checkouts += 1
 
+    def _commit(self, *_args) -> None:
+        self.commits += 1
+
     def __enter__(self) -> StatementCounter:
         event.listen(self.engine, "before_cursor_execute", self._statement)
         event.listen(self.engine.pool, "checkout", self._checkout)
+        event.listen(self.engine, "commit", self._commit)
         return self
 
     def __exit__(self, *_exc) -> None:
         event.remove(self.engine, "before_cursor_execute", self._statement)
         event.remove(self.engine.pool, "checkout", self._checkout)
+        event.remove(self.engine, "commit", self._commit)
 
 
 async def load_tests(args, concurrency: int) -> dict:
@@ -388,13 +395,14 @@ async def main(args) -> None:
     print(
         f"{'workers':>8} {'gateway jobs/s':>15} {'plain loop calls/s':>19} {'ratio':>6}"
         f" {'accept alone/s':>15} {'drain alone/s':>14} {'SQL/job':>8} {'checkouts/job':>14}"
+        f" {'commits/job':>12}"
     )
     for row in rows:
         g, p, split = row["gateway"], row["plain"], row["split"]
         print(
             f"{row['concurrency']:>8} {g['rate']:>15.0f} {p['rate']:>19.0f}"
             f" {g['rate'] / p['rate']:>6.2f} {split['accept']:>15.0f} {split['drain']:>14.0f}"
-            f" {row['sql']:>8.1f} {row['checkouts']:>14.1f}"
+            f" {row['sql']:>8.1f} {row['checkouts']:>14.1f} {row['commits']:>12.2f}"
         )
     budget = 2 * LATENCY_MS
     print(f"Load tests: every platform call delayed {LATENCY_MS} ms; budget {budget} ms ({kind})")
