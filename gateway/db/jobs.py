@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import namedtuple
 from datetime import datetime
 
 from sqlalchemy import (
@@ -20,10 +21,16 @@ from sqlalchemy import column as sql_column
 from sqlalchemy import values as sql_values
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from . import sqlite_hop
 from .base import utcnow
 from .models import PublishJobAnalyticsRow, PublishJobRow, TenantRow
 
 WAITING = ("scheduled", "queued", "failed")
+# A due job, as much of it as deciding whether to claim it takes.
+Candidate = namedtuple(
+    "Candidate",
+    "id tenant_id account_id platform status created_at poll_handle next_attempt_at",
+)
 # Claimable once due: the waiting jobs, and the processing ones whose next poll is due.
 DUE = (*WAITING, "processing")
 # The statuses a worker holds a job in: every fenced write requires one of them.
@@ -120,9 +127,12 @@ class JobRepository:
     async def tenants_with_due_work(self, now: datetime) -> list[str]:
         """The tenants that have a due job: one index probe per tenant, not a scan of the jobs."""
         has_due = exists().where(PublishJobRow.tenant_id == TenantRow.id, _due(now))
-        result = await self.session.execute(
-            select(TenantRow.id).where(has_due).order_by(TenantRow.id)
-        )
+        query = select(TenantRow.id).where(has_due).order_by(TenantRow.id)
+        connection = await self.session.connection()
+        if sqlite_hop.available(connection):
+            found = await sqlite_hop.fetch(connection, query, [TenantRow.__table__.c.id])
+            return [row[0] for row in found]
+        result = await self.session.execute(query)
         return list(result.scalars())
 
     async def due_for_tenant(
@@ -185,6 +195,21 @@ class JobRepository:
             shapes.setdefault(tuple(sorted(values)), []).append(params)
         connection = await self.session.connection()
         jobs = PublishJobRow.__table__
+        if sqlite_hop.available(connection):
+            for names, params in shapes.items():
+                columns = [jobs.c[name] for name in (*names, "updated_at", "id", "attempts")]
+                sets = ", ".join(f"{name} = ?" for name in (*names, "updated_at"))
+                held = ", ".join(f"'{status}'" for status in HELD)
+                sql = (
+                    f"UPDATE {jobs.name} SET {sets} "  # noqa: S608 (column names, not input)
+                    f"WHERE id = ? AND attempts = ? AND status IN ({held})"
+                )
+                rows = [
+                    [p[name] for name in (*names, "updated_at", "job_id", "fence")] for p in params
+                ]
+                if await sqlite_hop.execute_many(connection, sql, columns, rows) != len(rows):
+                    return False
+            return True
         for params in shapes.values():
             # The SET clause is the parameters' other keys: the columns of this shape.
             statement = update(jobs).where(
@@ -235,7 +260,12 @@ class JobRepository:
         elif tenant_ids:
             parts = [select(first(t).subquery()) for t in tenant_ids]
             query = parts[0] if len(parts) == 1 else union_all(*parts)
-            rows = (await self.session.execute(query)).all()
+            connection = await self.session.connection()
+            if sqlite_hop.available(connection):
+                found = await sqlite_hop.fetch(connection, query, [c.expression for c in columns])
+                rows = [Candidate(*row) for row in found]
+            else:
+                rows = (await self.session.execute(query)).all()
         by_tenant: dict[str, list] = {tenant_id: [] for tenant_id in tenant_ids}
         for row in sorted(rows, key=lambda row: row.next_attempt_at):
             by_tenant[row.tenant_id].append(row)
@@ -291,23 +321,37 @@ class JobRepository:
         The rows were read in this transaction under the write lock (SQLite) or locked
         (PostgreSQL ``FOR UPDATE``), so each is still as read.
         """
-        jobs = PublishJobRow
-        result = await self.session.execute(
+        jobs = PublishJobRow.__table__
+        statement = (
             update(jobs)
-            .where(jobs.id.in_(job_ids))
+            .where(jobs.c.id.in_(job_ids))
             .values(
-                attempts=jobs.attempts + 1,
-                status=case((jobs.id.in_(polled), jobs.status), else_="running")
+                attempts=jobs.c.attempts + 1,
+                status=case((jobs.c.id.in_(polled), jobs.c.status), else_="running")
                 if polled
                 else "running",
                 lease_owner=owner,
                 lease_until=until,
                 updated_at=utcnow(),
             )
-            .returning(jobs)
-            .execution_options(synchronize_session=False, populate_existing=True)
         )
-        claimed = {row.id: row for row in result.scalars()}
+        connection = await self.session.connection()
+        if sqlite_hop.available(connection):
+            columns = list(jobs.c)
+            found = await sqlite_hop.fetch(connection, statement.returning(*columns), columns)
+            keys = [PublishJobRow.__mapper__.get_property_by_column(c).key for c in columns]
+            rows = [PublishJobRow(**dict(zip(keys, row, strict=True))) for row in found]
+        else:
+            result = await self.session.execute(
+                select(PublishJobRow)
+                .from_statement(statement.returning(*jobs.c))
+                .execution_options(populate_existing=True)
+            )
+            rows = list(result.scalars())
+            for row in rows:
+                # Detached, so that the copy the worker keeps is never flushed over the row.
+                self.session.expunge(row)
+        claimed = {row.id: row for row in rows}
         if len(claimed) != len(job_ids):
             raise RuntimeError("claimed jobs changed under their lock")
         return [claimed[job_id] for job_id in job_ids]

@@ -138,9 +138,6 @@ class Claimer:
         until = now + timedelta(seconds=self.settings.lease_seconds)
         polled = [c.id for c in taken if c.poll_handle is not None]
         jobs = await repo.mark_claimed([c.id for c in taken], polled, self.owner, until)
-        for job in jobs:
-            # Detached, so that the copy the worker keeps is never flushed over the row.
-            session.expunge(job)
         return [Claimed(job, candidate.status) for job, candidate in zip(jobs, taken, strict=True)]
 
     def _turn_after(self, tenant_id: str | None) -> None:

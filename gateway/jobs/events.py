@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
+from ..db import sqlite_hop
 from ..db.models import WebhookEndpointRow
 from ..types import Event
 from ..webhooks import outbox
@@ -47,7 +48,7 @@ async def stage_all(session: AsyncSession, events: list[Event]) -> list[Event]:
     tenants = {event.tenant_id for event in events if event.tenant_id is not None}
     subscribed: set[str] = set()
     if tenants:
-        result = await session.execute(
+        query = (
             select(WebhookEndpointRow.tenant_id)
             .where(
                 WebhookEndpointRow.tenant_id.in_(tenants),
@@ -55,7 +56,12 @@ async def stage_all(session: AsyncSession, events: list[Event]) -> list[Event]:
             )
             .distinct()
         )
-        subscribed = set(result.scalars())
+        connection = await session.connection()
+        if sqlite_hop.available(connection):
+            column = WebhookEndpointRow.__table__.c.tenant_id
+            subscribed = {row[0] for row in await sqlite_hop.fetch(connection, query, [column])}
+        else:
+            subscribed = set((await session.execute(query)).scalars())
     staged = []
     for event in events:
         if event.tenant_id in subscribed:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
+from ..db import sqlite_hop
 from ..db.base import utcnow
 from ..db.models import PublishJobRow
 
@@ -54,7 +55,11 @@ class LeaseChecks:
 
     async def _read(self, job_ids: set[str]) -> dict:
         jobs = PublishJobRow.__table__.c
-        query = select(jobs.id, jobs.attempts, jobs.lease_until).where(jobs.id.in_(job_ids))
-        async with self.gateway.session() as session:
-            rows = await session.execute(query)
-            return {job_id: (attempts, until) for job_id, attempts, until in rows}
+        columns = [jobs.id, jobs.attempts, jobs.lease_until]
+        query = select(*columns).where(jobs.id.in_(job_ids))
+        async with self.gateway.engine.connect() as connection:
+            if sqlite_hop.available(connection):  # one statement, outside any transaction
+                rows = await sqlite_hop.fetch(connection, query, columns)
+            else:
+                rows = (await connection.execute(query)).all()
+        return {job_id: (attempts, until) for job_id, attempts, until in rows}

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from gateway import admin
 from gateway.db.base import utcnow
 from gateway.db.jobs import JobRepository
-from gateway.db.models import WebhookDeliveryRow
+from gateway.db.models import PublishJobRow, WebhookDeliveryRow
 from gateway.jobs.dispatch import Outcome
 from gateway.jobs.worker import Workers
 
@@ -82,6 +82,22 @@ async def test_outcomes_share_a_commit_and_a_lost_fence_is_told_apart(live_db):
             for row in (await session.execute(select(WebhookDeliveryRow))).scalars()
         ]
     assert sorted(delivered) == sorted([first.id, third.id])
+
+
+async def test_claimed_jobs_are_exactly_the_rows_as_stored(live_db):
+    """A claim reads its jobs back as it wrote them (on SQLite, outside the ORM)."""
+    live = live_db
+    connection_id, account_id = await account_of(live)
+    for _ in range(2):
+        await queue(live, connection_id, account_id, title="T", mediaUrls=["https://x.test/a.png"])
+    claimed = await claim_together(Workers(live.gateway, 2), 2)
+    assert len(claimed) == 2
+    columns = [c.key for c in PublishJobRow.__mapper__.column_attrs]
+    async with live.gateway.session() as session:
+        for got in claimed:
+            stored = await JobRepository(session).get(got.id)
+            assert {c: getattr(got, c) for c in columns} == {c: getattr(stored, c) for c in columns}
+            assert got.lease_until.tzinfo is not None and got.request_json["title"] == "T"
 
 
 async def test_a_batch_claim_takes_turns_between_tenants(live_db):
