@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections import namedtuple
 from datetime import datetime
+from functools import lru_cache
 
 from sqlalchemy import (
+    Integer,
     and_,
     bindparam,
     case,
@@ -44,6 +46,36 @@ def _due(now: datetime):
         PublishJobRow.next_attempt_at <= now,
         or_(PublishJobRow.lease_until.is_(None), PublishJobRow.lease_until < now),
     )
+
+
+CANDIDATE_COLUMNS = (
+    PublishJobRow.id,
+    PublishJobRow.tenant_id,
+    PublishJobRow.account_id,
+    PublishJobRow.platform,
+    PublishJobRow.status,
+    PublishJobRow.created_at,
+    PublishJobRow.poll_handle,
+    PublishJobRow.next_attempt_at,
+)
+
+
+@lru_cache(maxsize=64)
+def _candidates_sql(dialect, tenants: int) -> sqlite_hop.Prepared:
+    """The SQLite read of the first due jobs of ``tenants`` tenants, compiled once per count."""
+    # Named parameters, each given its value at each run (these values only let it compile).
+    now = bindparam("now", utcnow(), type_=PublishJobRow.next_attempt_at.type)
+    parts = [
+        select(
+            select(*CANDIDATE_COLUMNS)
+            .where(PublishJobRow.tenant_id == bindparam(f"tenant_{n}", ""), _due(now))
+            .order_by(PublishJobRow.next_attempt_at)
+            .limit(bindparam("limit", 1, type_=Integer()))
+            .subquery()
+        )
+        for n in range(tenants)
+    ]
+    return sqlite_hop.Prepared(dialect, parts[0] if tenants == 1 else union_all(*parts))
 
 
 class JobRepository:
@@ -224,7 +256,13 @@ class JobRepository:
         return True
 
     async def due_candidates(
-        self, tenant_ids: list[str], now: datetime, limit: int, *, skip_locked: bool
+        self,
+        tenant_ids: list[str],
+        now: datetime,
+        limit: int,
+        *,
+        skip_locked: bool,
+        exclude: set[str] = frozenset(),
     ) -> dict[str, list]:
         """The first ``limit`` due jobs of each tenant, oldest first: light rows, enough to
         decide which to claim (id, tenant, account, platform, status, created, poll handle).
@@ -233,24 +271,12 @@ class JobRepository:
         per tenant, each ``FOR UPDATE SKIP LOCKED``, so that processes take different rows.
         """
         jobs = PublishJobRow
-        columns = (
-            jobs.id,
-            jobs.tenant_id,
-            jobs.account_id,
-            jobs.platform,
-            jobs.status,
-            jobs.created_at,
-            jobs.poll_handle,
-            jobs.next_attempt_at,
-        )
 
         def first(tenant_id: str):
-            return (
-                select(*columns)
-                .where(jobs.tenant_id == tenant_id, _due(now))
-                .order_by(jobs.next_attempt_at)
-                .limit(limit)
-            )
+            query = select(*CANDIDATE_COLUMNS).where(jobs.tenant_id == tenant_id, _due(now))
+            if exclude:  # read already (and locked, on PostgreSQL) by this transaction
+                query = query.where(jobs.id.not_in(exclude))
+            return query.order_by(jobs.next_attempt_at).limit(limit)
 
         rows = []
         if skip_locked:
@@ -258,14 +284,27 @@ class JobRepository:
                 query = first(tenant_id).with_for_update(skip_locked=True, of=PublishJobRow)
                 rows += (await self.session.execute(query)).all()
         elif tenant_ids:
-            parts = [select(first(t).subquery()) for t in tenant_ids]
-            query = parts[0] if len(parts) == 1 else union_all(*parts)
             connection = await self.session.connection()
-            if sqlite_hop.available(connection):
-                found = await sqlite_hop.fetch(connection, query, [c.expression for c in columns])
+            if sqlite_hop.available(connection) and not exclude:
+                prepared = _candidates_sql(connection.dialect, len(tenant_ids))
+                values = {f"tenant_{n}": t for n, t in enumerate(tenant_ids)}
+                found = await sqlite_hop.fetch(
+                    connection,
+                    prepared,
+                    [c.expression for c in CANDIDATE_COLUMNS],
+                    {**values, "now": now, "limit": limit},
+                )
                 rows = [Candidate(*row) for row in found]
             else:
-                rows = (await self.session.execute(query)).all()
+                parts = [select(first(t).subquery()) for t in tenant_ids]
+                query = parts[0] if len(parts) == 1 else union_all(*parts)
+                if sqlite_hop.available(connection):
+                    found = await sqlite_hop.fetch(
+                        connection, query, [c.expression for c in CANDIDATE_COLUMNS]
+                    )
+                    rows = [Candidate(*row) for row in found]
+                else:
+                    rows = (await self.session.execute(query)).all()
         by_tenant: dict[str, list] = {tenant_id: [] for tenant_id in tenant_ids}
         for row in sorted(rows, key=lambda row: row.next_attempt_at):
             by_tenant[row.tenant_id].append(row)

@@ -29,20 +29,38 @@ def available(connection: AsyncConnection) -> bool:
     return connection.dialect.name == "sqlite" and connection.dialect.driver == "aiosqlite"
 
 
-async def fetch(connection: AsyncConnection, statement, columns: list[Column]) -> list[tuple]:
-    """The rows of ``statement`` (a select, or a write with RETURNING), one value per column
-    of ``columns`` (the statement's own, in order), converted as the ORM would."""
+class Prepared:
+    """A statement compiled once, to run again with new values for its named parameters
+    (``bindparam``): compiling a large one costs more than running it."""
+
+    def __init__(self, dialect: Dialect, statement) -> None:
+        compiled = statement.compile(dialect=dialect, compile_kwargs={"render_postcompile": True})
+        self.sql = compiled.string
+        self.names = compiled.positiontup
+        self.given = compiled.construct_params()
+
+    def params(self, dialect: Dialect, values: dict[str, Any]) -> list[Any]:
+        # The parameters here are identifiers, counts and times: only times need converting.
+        bind_time = _processors(dialect).bind_time
+        return [
+            bind_time(value) if isinstance(value, datetime) else value
+            for value in (values.get(name, self.given.get(name)) for name in self.names)
+        ]
+
+
+async def fetch(
+    connection: AsyncConnection,
+    statement,
+    columns: list[Column],
+    values: dict[str, Any] | None = None,
+) -> list[tuple]:
+    """The rows of ``statement`` (a select, or a write with RETURNING; or one prepared, with
+    ``values``), one value per column of ``columns`` (the statement's own, in order),
+    converted as the ORM would."""
     dialect = connection.dialect
-    compiled = statement.compile(dialect=dialect, compile_kwargs={"render_postcompile": True})
-    given = compiled.construct_params()
-    # The parameters here are identifiers, counts and times: only times need converting.
-    bind_time = _processors(dialect).bind_time
-    params = [
-        bind_time(value) if isinstance(value, datetime) else value
-        for value in (given[name] for name in compiled.positiontup)
-    ]
+    prepared = statement if isinstance(statement, Prepared) else Prepared(dialect, statement)
     driver = await _driver(connection)
-    rows = await driver.execute_fetchall(compiled.string, params)
+    rows = await driver.execute_fetchall(prepared.sql, prepared.params(dialect, values or {}))
     processors = [_result_processor(dialect, column) for column in columns]
     return [
         tuple(

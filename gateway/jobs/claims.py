@@ -26,6 +26,9 @@ log = structlog.get_logger("gateway.jobs")
 # whose first job arrives behind another tenant's backlog waits at most this long for a turn.
 ROTATION_REFRESH_SECONDS = 1.0
 CANDIDATES_PER_TENANT = 10
+# A claim reads each tenant's due jobs at most this many times (more when one has a backlog
+# and the others have too little to fill the batch).
+READS_PER_CLAIM = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,40 +101,47 @@ class Claimer:
         """
         now = utcnow()
         repo = JobRepository(session)
-        turn = list(self._rotation)
-        pools = {
-            tenant_id: deque(candidates)
-            for tenant_id, candidates in (
-                await repo.due_candidates(
-                    turn,
-                    now,
-                    max(CANDIDATES_PER_TENANT, want),
-                    skip_locked=not self.gateway.uses_sqlite,
-                )
-            ).items()
-        }
-        for tenant_id, pool in pools.items():
-            if not pool:
-                with contextlib.suppress(ValueError):  # another task pruned it first
-                    self._rotation.remove(tenant_id)
+        order = list(self._rotation)
+        pools: dict[str, deque] = {}
+        seen: set[str] = set()
         taken = []
         serial_taken: set[str] = set()  # accounts of one-at-a-time platforms, in this batch
         last_served = None
-        while turn and len(taken) < want:
-            next_turn = []
-            for tenant_id in turn:
-                pool = pools[tenant_id]
-                while pool:
-                    candidate = pool.popleft()
-                    if await self._take(session, repo, candidate, now, serial_taken):
-                        taken.append(candidate)
-                        last_served = tenant_id
+        more = order  # the tenants that may have more due jobs than were read
+        for _ in range(READS_PER_CLAIM):
+            if not more or len(taken) >= want:
+                break
+            # An even share of what is still wanted, and a few more to skip past busy ones.
+            limit = CANDIDATES_PER_TENANT + -(-(want - len(taken)) // len(more))
+            found = await repo.due_candidates(
+                more, now, limit, skip_locked=not self.gateway.uses_sqlite, exclude=seen
+            )
+            full = set()
+            for tenant_id, candidates in found.items():
+                if not candidates and tenant_id not in pools:
+                    with contextlib.suppress(ValueError):  # another task pruned it first
+                        self._rotation.remove(tenant_id)
+                pools.setdefault(tenant_id, deque()).extend(candidates)
+                seen.update(candidate.id for candidate in candidates)
+                if len(candidates) == limit:
+                    full.add(tenant_id)
+            turn = [tenant_id for tenant_id in order if pools.get(tenant_id)]
+            while turn and len(taken) < want:
+                next_turn = []
+                for tenant_id in turn:
+                    pool = pools[tenant_id]
+                    while pool:
+                        candidate = pool.popleft()
+                        if await self._take(session, repo, candidate, now, serial_taken):
+                            taken.append(candidate)
+                            last_served = tenant_id
+                            break
+                    if pool:
+                        next_turn.append(tenant_id)
+                    if len(taken) >= want:
                         break
-                if pool:
-                    next_turn.append(tenant_id)
-                if len(taken) >= want:
-                    break
-            turn = next_turn
+                turn = next_turn
+            more = [tenant_id for tenant_id in order if tenant_id in full and not pools[tenant_id]]
         self._turn_after(last_served)
         if not taken:
             return []
