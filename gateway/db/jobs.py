@@ -395,10 +395,23 @@ class JobRepository:
             raise RuntimeError("claimed jobs changed under their lock")
         return [claimed[job_id] for job_id in job_ids]
 
-    async def cancel_waiting(self, job_id: str) -> bool:
+    async def cancel_waiting(
+        self, job_id: str, *, status: str | None = None, attempts: int | None = None
+    ) -> bool:
+        """Cancel a job that has not started.
+
+        With the ``status`` and ``attempts`` the caller read, only if no worker has touched the
+        job since: meanwhile one may have handed it to the platform's own scheduler, and then
+        it has to be taken back there before it is cancelled here.
+        """
+        seen = []
+        if status is not None:
+            seen.append(PublishJobRow.status == status)
+        if attempts is not None:
+            seen.append(PublishJobRow.attempts == attempts)
         result = await self.session.execute(
             update(PublishJobRow)
-            .where(PublishJobRow.id == job_id, PublishJobRow.status.in_(WAITING))
+            .where(PublishJobRow.id == job_id, PublishJobRow.status.in_(WAITING), *seen)
             .values(status="cancelled", updated_at=utcnow())
             .execution_options(synchronize_session=False)
         )

@@ -150,3 +150,22 @@ async def test_jobs_claimed_for_idle_workers_go_back_on_stop(live_db):
     left = [j for j in accepted if j != handout.job.id]
     assert [(await job(live, j))["status"] for j in left] == ["queued", "queued"]
     assert await Workers(live.gateway, 1).claim() is not None  # claimable again at once
+
+
+async def test_a_cancel_as_read_refuses_a_job_a_worker_took_since(live_db):
+    """A worker may hand a job to the platform's scheduler between a cancel's read and its
+    write; the write then must not cancel it here while the platform still holds it."""
+    live = live_db
+    connection_id, account_id = await account_of(live)
+    _, accepted = await queue(live, connection_id, account_id)
+    read = await job(live, accepted["jobId"])
+    claimed = await Workers(live.gateway, 1).claim()
+    async with live.gateway.transaction() as session:  # handed to the platform's scheduler
+        repo = JobRepository(session)
+        assert await repo.fenced_update(claimed.id, claimed.attempts, status="scheduled")
+    async with live.gateway.transaction() as session:
+        repo = JobRepository(session)
+        assert not await repo.cancel_waiting(
+            claimed.id, status=read["status"], attempts=read["attempts"]
+        )
+    assert (await job(live, accepted["jobId"]))["status"] == "scheduled"
