@@ -336,6 +336,8 @@ async def _end_to_end(args, concurrency: int, url: str | None) -> dict:
         "split": split,
         "sql": sql.statements / args.jobs,
         "checkouts": sql.checkouts / args.jobs,
+        "commits": sql.commits / args.jobs,
+        "trips": sql.trips / args.jobs,
     }
 
 
@@ -356,11 +358,16 @@ async def accept_then_drain(bench: Bench, count: int, concurrency: int, tag: str
 
 
 class StatementCounter:
-    """Counts the SQL statements sent and the pooled connections checked out, while open."""
+    """Counts, while open: the SQL statements sent through SQLAlchemy, the pooled connections
+    checked out, the transactions committed (SQLite's one writer takes them one at a time)
+    and, on SQLite, the trips to aiosqlite's threads (each statement through SQLAlchemy is
+    several; the gateway's one-trip paths, which SQLAlchemy's events do not see, are one).
+    """
 
     def __init__(self, engine) -> None:
         self.engine = engine.sync_engine
-        self.statements = self.checkouts = 0
+        self.statements = self.checkouts = self.commits = self.trips = 0
+        self._patched = None
 
     def _statement(self, *_args) -> None:
         self.statements += 1
@@ -368,14 +375,35 @@ class StatementCounter:
     def _checkout(self, *_args) -> None:
         self.checkouts += 1
 
+    def _commit(self, *_args) -> None:
+        self.commits += 1
+
     def __enter__(self) -> StatementCounter:
         event.listen(self.engine, "before_cursor_execute", self._statement)
         event.listen(self.engine.pool, "checkout", self._checkout)
+        event.listen(self.engine, "commit", self._commit)
+        if self.engine.dialect.driver == "aiosqlite":
+            import aiosqlite
+
+            # Every call aiosqlite makes on its thread goes through this one method.
+            original = self._patched = aiosqlite.Connection._execute
+            counter = self
+
+            async def counted(connection, fn, *args, **kwargs):
+                counter.trips += 1
+                return await original(connection, fn, *args, **kwargs)
+
+            aiosqlite.Connection._execute = counted
         return self
 
     def __exit__(self, *_exc) -> None:
         event.remove(self.engine, "before_cursor_execute", self._statement)
         event.remove(self.engine.pool, "checkout", self._checkout)
+        event.remove(self.engine, "commit", self._commit)
+        if self._patched is not None:
+            import aiosqlite
+
+            aiosqlite.Connection._execute = self._patched
 
 
 async def load_tests(args, concurrency: int) -> dict:
@@ -429,13 +457,15 @@ def print_end_to_end(args, kind: str, rows: list[dict]) -> None:
     print(
         f"{'workers':>8} {'gateway jobs/s':>15} {'plain loop calls/s':>19} {'ratio':>6}"
         f" {'accept alone/s':>15} {'drain alone/s':>14} {'SQL/job':>8} {'checkouts/job':>14}"
+        f" {'commits/job':>12} {'trips/job':>10}"
     )
     for row in rows:
         g, p, split = row["gateway"], row["plain"], row["split"]
         print(
             f"{row['concurrency']:>8} {g['rate']:>15.0f} {p['rate']:>19.0f}"
             f" {g['rate'] / p['rate']:>6.2f} {split['accept']:>15.0f} {split['drain']:>14.0f}"
-            f" {row['sql']:>8.1f} {row['checkouts']:>14.1f}"
+            f" {row['sql']:>8.1f} {row['checkouts']:>14.1f} {row['commits']:>12.2f}"
+            f" {row['trips'] or float('nan'):>10.1f}"
         )
 
 

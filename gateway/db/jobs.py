@@ -2,15 +2,37 @@
 
 from __future__ import annotations
 
+from collections import namedtuple
 from datetime import datetime
+from functools import lru_cache
 
-from sqlalchemy import and_, exists, or_, select, update
+from sqlalchemy import (
+    Integer,
+    and_,
+    bindparam,
+    case,
+    cast,
+    exists,
+    literal_column,
+    or_,
+    select,
+    union_all,
+    update,
+)
+from sqlalchemy import column as sql_column
+from sqlalchemy import values as sql_values
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from . import sqlite_hop
 from .base import utcnow
 from .models import PublishJobAnalyticsRow, PublishJobRow, TenantRow
 
 WAITING = ("scheduled", "queued", "failed")
+# A due job, as much of it as deciding whether to claim it takes.
+Candidate = namedtuple(
+    "Candidate",
+    "id tenant_id account_id platform status created_at poll_handle next_attempt_at",
+)
 # Claimable once due: the waiting jobs, and the processing ones whose next poll is due.
 DUE = (*WAITING, "processing")
 # The statuses a worker holds a job in: every fenced write requires one of them.
@@ -24,6 +46,36 @@ def _due(now: datetime):
         PublishJobRow.next_attempt_at <= now,
         or_(PublishJobRow.lease_until.is_(None), PublishJobRow.lease_until < now),
     )
+
+
+CANDIDATE_COLUMNS = (
+    PublishJobRow.id,
+    PublishJobRow.tenant_id,
+    PublishJobRow.account_id,
+    PublishJobRow.platform,
+    PublishJobRow.status,
+    PublishJobRow.created_at,
+    PublishJobRow.poll_handle,
+    PublishJobRow.next_attempt_at,
+)
+
+
+@lru_cache(maxsize=64)
+def _candidates_sql(dialect, tenants: int) -> sqlite_hop.Prepared:
+    """The SQLite read of the first due jobs of ``tenants`` tenants, compiled once per count."""
+    # Named parameters, each given its value at each run (these values only let it compile).
+    now = bindparam("now", utcnow(), type_=PublishJobRow.next_attempt_at.type)
+    parts = [
+        select(
+            select(*CANDIDATE_COLUMNS)
+            .where(PublishJobRow.tenant_id == bindparam(f"tenant_{n}", ""), _due(now))
+            .order_by(PublishJobRow.next_attempt_at)
+            .limit(bindparam("limit", 1, type_=Integer()))
+            .subquery()
+        )
+        for n in range(tenants)
+    ]
+    return sqlite_hop.Prepared(dialect, parts[0] if tenants == 1 else union_all(*parts))
 
 
 class JobRepository:
@@ -107,9 +159,12 @@ class JobRepository:
     async def tenants_with_due_work(self, now: datetime) -> list[str]:
         """The tenants that have a due job: one index probe per tenant, not a scan of the jobs."""
         has_due = exists().where(PublishJobRow.tenant_id == TenantRow.id, _due(now))
-        result = await self.session.execute(
-            select(TenantRow.id).where(has_due).order_by(TenantRow.id)
-        )
+        query = select(TenantRow.id).where(has_due).order_by(TenantRow.id)
+        connection = await self.session.connection()
+        if sqlite_hop.available(connection):
+            found = await sqlite_hop.fetch(connection, query, [TenantRow.__table__.c.id])
+            return [row[0] for row in found]
+        result = await self.session.execute(query)
         return list(result.scalars())
 
     async def due_for_tenant(
@@ -158,10 +213,205 @@ class JobRepository:
         )
         return result.rowcount == 1
 
-    async def cancel_waiting(self, job_id: str) -> bool:
+    async def fenced_update_all(self, items: list[tuple[str, int, dict[str, object]]]) -> bool:
+        """Fenced updates of many jobs, one statement per shape of values (``executemany``).
+
+        True only if every one was written; otherwise some were and some were not, and the
+        caller rolls the transaction back and writes them one by one (a lost fence is rare).
+        Only for drivers that report the rows an ``executemany`` changed (SQLite).
+        """
+        shapes: dict[tuple[str, ...], list[dict[str, object]]] = {}
+        stamp = utcnow()
+        for job_id, fence, values in items:
+            params = {"job_id": job_id, "fence": fence, "updated_at": stamp, **values}
+            shapes.setdefault(tuple(sorted(values)), []).append(params)
+        connection = await self.session.connection()
+        jobs = PublishJobRow.__table__
+        if sqlite_hop.available(connection):
+            for names, params in shapes.items():
+                columns = [jobs.c[name] for name in (*names, "updated_at", "id", "attempts")]
+                sets = ", ".join(f"{name} = ?" for name in (*names, "updated_at"))
+                held = ", ".join(f"'{status}'" for status in HELD)
+                sql = (
+                    f"UPDATE {jobs.name} SET {sets} "  # noqa: S608 (column names, not input)
+                    f"WHERE id = ? AND attempts = ? AND status IN ({held})"
+                )
+                rows = [
+                    [p[name] for name in (*names, "updated_at", "job_id", "fence")] for p in params
+                ]
+                if await sqlite_hop.execute_many(connection, sql, columns, rows) != len(rows):
+                    return False
+            return True
+        for params in shapes.values():
+            # The SET clause is the parameters' other keys: the columns of this shape.
+            statement = update(jobs).where(
+                jobs.c.id == bindparam("job_id"),
+                jobs.c.attempts == bindparam("fence"),
+                # Inline: an expanding IN cannot be part of an executemany.
+                jobs.c.status.in_([literal_column(f"'{status}'") for status in HELD]),
+            )
+            result = await connection.execute(statement, params)
+            if result.rowcount != len(params):
+                return False
+        return True
+
+    async def due_candidates(
+        self,
+        tenant_ids: list[str],
+        now: datetime,
+        limit: int,
+        *,
+        skip_locked: bool,
+        exclude: set[str] = frozenset(),
+    ) -> dict[str, list]:
+        """The first ``limit`` due jobs of each tenant, oldest first: light rows, enough to
+        decide which to claim (id, tenant, account, platform, status, created, poll handle).
+
+        SQLite: one statement for all the tenants (one index probe each). PostgreSQL: one
+        per tenant, each ``FOR UPDATE SKIP LOCKED``, so that processes take different rows.
+        """
+        jobs = PublishJobRow
+
+        def first(tenant_id: str):
+            query = select(*CANDIDATE_COLUMNS).where(jobs.tenant_id == tenant_id, _due(now))
+            if exclude:  # read already (and locked, on PostgreSQL) by this transaction
+                query = query.where(jobs.id.not_in(exclude))
+            return query.order_by(jobs.next_attempt_at).limit(limit)
+
+        rows = []
+        if skip_locked:
+            for tenant_id in tenant_ids:
+                query = first(tenant_id).with_for_update(skip_locked=True, of=PublishJobRow)
+                rows += (await self.session.execute(query)).all()
+        elif tenant_ids:
+            connection = await self.session.connection()
+            if sqlite_hop.available(connection) and not exclude:
+                prepared = _candidates_sql(connection.dialect, len(tenant_ids))
+                values = {f"tenant_{n}": t for n, t in enumerate(tenant_ids)}
+                found = await sqlite_hop.fetch(
+                    connection,
+                    prepared,
+                    [c.expression for c in CANDIDATE_COLUMNS],
+                    {**values, "now": now, "limit": limit},
+                )
+                rows = [Candidate(*row) for row in found]
+            else:
+                parts = [select(first(t).subquery()) for t in tenant_ids]
+                query = parts[0] if len(parts) == 1 else union_all(*parts)
+                if sqlite_hop.available(connection):
+                    found = await sqlite_hop.fetch(
+                        connection, query, [c.expression for c in CANDIDATE_COLUMNS]
+                    )
+                    rows = [Candidate(*row) for row in found]
+                else:
+                    rows = (await self.session.execute(query)).all()
+        by_tenant: dict[str, list] = {tenant_id: [] for tenant_id in tenant_ids}
+        for row in sorted(rows, key=lambda row: row.next_attempt_at):
+            by_tenant[row.tenant_id].append(row)
+        return by_tenant
+
+    async def fenced_update_each(
+        self, items: list[tuple[str, int, dict[str, object]]]
+    ) -> list[bool]:
+        """Fenced updates of many jobs, one statement per shape of values, each job's own
+        values joined in from a ``VALUES`` list; which were written, in order.
+
+        For PostgreSQL, whose driver does not count the rows of an ``executemany``.
+        """
+        jobs = PublishJobRow.__table__
+        shapes: dict[tuple[str, ...], list[tuple[str, int, dict[str, object]]]] = {}
+        for item in items:
+            shapes.setdefault(tuple(sorted(item[2])), []).append(item)
+        written: set[str] = set()
+        stamp = utcnow()
+        for names, group in shapes.items():
+            given = sql_values(
+                sql_column("job_id", jobs.c.id.type),
+                sql_column("fence", jobs.c.attempts.type),
+                *(sql_column(name, jobs.c[name].type) for name in names),
+                name="given",
+            ).data([(job_id, fence, *(v[name] for name in names)) for job_id, fence, v in group])
+            result = await self.session.execute(
+                update(jobs)
+                .where(
+                    jobs.c.id == given.c.job_id,
+                    jobs.c.attempts == given.c.fence,
+                    jobs.c.status.in_(HELD),
+                )
+                .values(
+                    {
+                        # Cast: a column of the list that is all NULLs would be text.
+                        **{name: cast(given.c[name], jobs.c[name].type) for name in names},
+                        "updated_at": stamp,
+                    }
+                )
+                .returning(jobs.c.id)
+            )
+            written.update(result.scalars())
+        return [job_id in written for job_id, _, _ in items]
+
+    async def mark_claimed(
+        self, job_ids: list[str], polled: list[str], owner: str, until: datetime
+    ) -> list[PublishJobRow]:
+        """Claim the jobs of a batch in one statement, and return them as claimed: a new
+        attempt (the fencing token) and a lease; a polled job (in ``polled``) keeps showing
+        ``processing`` or ``scheduled``.
+
+        The rows were read in this transaction under the write lock (SQLite) or locked
+        (PostgreSQL ``FOR UPDATE``), so each is still as read.
+        """
+        jobs = PublishJobRow.__table__
+        statement = (
+            update(jobs)
+            .where(jobs.c.id.in_(job_ids))
+            .values(
+                attempts=jobs.c.attempts + 1,
+                status=case((jobs.c.id.in_(polled), jobs.c.status), else_="running")
+                if polled
+                else "running",
+                lease_owner=owner,
+                lease_until=until,
+                updated_at=utcnow(),
+            )
+        )
+        connection = await self.session.connection()
+        if sqlite_hop.available(connection):
+            columns = list(jobs.c)
+            found = await sqlite_hop.fetch(connection, statement.returning(*columns), columns)
+            keys = [PublishJobRow.__mapper__.get_property_by_column(c).key for c in columns]
+            rows = [PublishJobRow(**dict(zip(keys, row, strict=True))) for row in found]
+        else:
+            result = await self.session.execute(
+                select(PublishJobRow)
+                .from_statement(statement.returning(*jobs.c))
+                .execution_options(populate_existing=True)
+            )
+            rows = list(result.scalars())
+            for row in rows:
+                # Detached, so that the copy the worker keeps is never flushed over the row.
+                self.session.expunge(row)
+        claimed = {row.id: row for row in rows}
+        if len(claimed) != len(job_ids):
+            raise RuntimeError("claimed jobs changed under their lock")
+        return [claimed[job_id] for job_id in job_ids]
+
+    async def cancel_waiting(
+        self, job_id: str, *, status: str | None = None, attempts: int | None = None
+    ) -> bool:
+        """Cancel a job that has not started.
+
+        With the ``status`` and ``attempts`` the caller read, only if no worker has touched the
+        job since: meanwhile one may have handed it to the platform's own scheduler, and then
+        it has to be taken back there before it is cancelled here.
+        """
+        seen = []
+        if status is not None:
+            seen.append(PublishJobRow.status == status)
+        if attempts is not None:
+            seen.append(PublishJobRow.attempts == attempts)
         result = await self.session.execute(
             update(PublishJobRow)
-            .where(PublishJobRow.id == job_id, PublishJobRow.status.in_(WAITING))
+            .where(PublishJobRow.id == job_id, PublishJobRow.status.in_(WAITING), *seen)
             .values(status="cancelled", updated_at=utcnow())
             .execution_options(synchronize_session=False)
         )

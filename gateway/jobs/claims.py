@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections import deque
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
@@ -25,6 +26,17 @@ log = structlog.get_logger("gateway.jobs")
 # whose first job arrives behind another tenant's backlog waits at most this long for a turn.
 ROTATION_REFRESH_SECONDS = 1.0
 CANDIDATES_PER_TENANT = 10
+# A claim reads each tenant's due jobs at most this many times (more when one has a backlog
+# and the others have too little to fill the batch).
+READS_PER_CLAIM = 3
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    """A job this process claimed, and the status it had (to give it back unstarted)."""
+
+    job: PublishJobRow
+    was: str
 
 
 def dead_letter(code: str, message: str) -> dict:
@@ -53,49 +65,98 @@ class Claimer:
         self.owner = owner
         self._rotation: deque[str] = deque()
         self._rotation_read = 0.0
+        self._swept = float("-inf")
         # Events of jobs buried while claiming, told to observers once the claim commits.
         self.buried: list = []
 
     def sweep_due(self) -> bool:
-        """Whether this claim should also look for lapsed leases and re-read the tenants.
+        """Whether this claim should also look for lapsed leases: a scan of its own, once a
+        second per process is enough."""
+        return time.monotonic() - self._swept > ROTATION_REFRESH_SECONDS
 
-        Both are scans of their own; once a second per process is enough, and it keeps the
-        common claim to two short statements.
-        """
+    def rotation_due(self) -> bool:
+        """Whether this claim should re-read the tenants with due work: when it knows of none
+        (a new job may have come) or the list is a second old."""
         return (
             not self._rotation or time.monotonic() - self._rotation_read > ROTATION_REFRESH_SECONDS
         )
 
     async def refresh_rotation(self, session: AsyncSession) -> None:
-        """Re-read the tenants with due work (a read: outside the claim's write transaction)."""
+        """Re-read the tenants with due work."""
         self._rotation = deque(await JobRepository(session).tenants_with_due_work(utcnow()))
         self._rotation_read = time.monotonic()
 
     async def sweep_lost_leases(self, session: AsyncSession) -> None:
+        self._swept = time.monotonic()
         repo = JobRepository(session)
         now = utcnow()
         for job in await repo.lost_leases(now, 20, skip_locked=not self.gateway.uses_sqlite):
             await self._take_over(session, job, now)
 
-    async def claim(self, session: AsyncSession) -> PublishJobRow | None:
+    async def claim(self, session: AsyncSession, want: int = 1) -> list[Claimed]:
+        """Up to ``want`` due jobs, one tenant after another in turn, claimed in one statement.
+
+        The next claim starts with the tenant after the last one served here, so a batch
+        hands out turns exactly as that many single claims would.
+        """
         now = utcnow()
         repo = JobRepository(session)
-        skip_locked = not self.gateway.uses_sqlite
         order = list(self._rotation)
-        if order:
-            self._rotation.rotate(-1)  # the next claim starts with the next tenant
-        for tenant_id in order:
-            candidates = await repo.due_for_tenant(
-                tenant_id, now, CANDIDATES_PER_TENANT, skip_locked=skip_locked
+        pools: dict[str, deque] = {}
+        seen: set[str] = set()
+        taken = []
+        serial_taken: set[str] = set()  # accounts of one-at-a-time platforms, in this batch
+        last_served = None
+        more = order  # the tenants that may have more due jobs than were read
+        for _ in range(READS_PER_CLAIM):
+            if not more or len(taken) >= want:
+                break
+            # An even share of what is still wanted, and a few more to skip past busy ones.
+            limit = CANDIDATES_PER_TENANT + -(-(want - len(taken)) // len(more))
+            found = await repo.due_candidates(
+                more, now, limit, skip_locked=not self.gateway.uses_sqlite, exclude=seen
             )
-            if not candidates:
-                with contextlib.suppress(ValueError):  # another task pruned it first
-                    self._rotation.remove(tenant_id)
-                continue
-            for job in candidates:
-                if await self._take(session, repo, job, now):
-                    return job
-        return None
+            full = set()
+            for tenant_id, candidates in found.items():
+                if not candidates and tenant_id not in pools:
+                    with contextlib.suppress(ValueError):  # another task pruned it first
+                        self._rotation.remove(tenant_id)
+                pools.setdefault(tenant_id, deque()).extend(candidates)
+                seen.update(candidate.id for candidate in candidates)
+                if len(candidates) == limit:
+                    full.add(tenant_id)
+            turn = [tenant_id for tenant_id in order if pools.get(tenant_id)]
+            while turn and len(taken) < want:
+                next_turn = []
+                for tenant_id in turn:
+                    pool = pools[tenant_id]
+                    while pool:
+                        candidate = pool.popleft()
+                        if await self._take(session, repo, candidate, now, serial_taken):
+                            taken.append(candidate)
+                            last_served = tenant_id
+                            break
+                    if pool:
+                        next_turn.append(tenant_id)
+                    if len(taken) >= want:
+                        break
+                turn = next_turn
+            more = [tenant_id for tenant_id in order if tenant_id in full and not pools[tenant_id]]
+        self._turn_after(last_served)
+        if not taken:
+            return []
+        until = now + timedelta(seconds=self.settings.lease_seconds)
+        polled = [c.id for c in taken if c.poll_handle is not None]
+        jobs = await repo.mark_claimed([c.id for c in taken], polled, self.owner, until)
+        return [Claimed(job, candidate.status) for job, candidate in zip(jobs, taken, strict=True)]
+
+    def _turn_after(self, tenant_id: str | None) -> None:
+        """Rotate so that the tenant after ``tenant_id`` comes first."""
+        if tenant_id is None or tenant_id not in self._rotation:
+            if self._rotation:
+                self._rotation.rotate(-1)
+            return
+        self._rotation.rotate(-(self._rotation.index(tenant_id) + 1))
 
     async def _take_over(self, session: AsyncSession, job: PublishJobRow, now) -> None:
         """A lease ran out mid-attempt: fence the old worker out and reconcile later.
@@ -132,28 +193,26 @@ class Claimer:
         log.warning("job.lease_lost", job_id=job.id, attempt=job.attempts - 1)
 
     async def _take(
-        self, session: AsyncSession, repo: JobRepository, job: PublishJobRow, now
+        self, session: AsyncSession, repo: JobRepository, candidate, now, serial_taken: set[str]
     ) -> bool:
-        connector = self.gateway.connectors.get(job.platform)
-        serial = connector is not None and connector.one_at_a_time_per_account
-        if serial and await repo.account_busy(job.account_id, job.id, now):
-            return False  # its account is busy: it waits its turn, others go ahead
-        polling = job.poll_handle is not None
-        if not polling and job.created_at + timedelta(days=self.settings.max_age_days) < now:
+        """Whether the due job ``candidate`` can be claimed now (one too old is buried)."""
+        connector = self.gateway.connectors.get(candidate.platform)
+        if connector is not None and connector.one_at_a_time_per_account:
+            if candidate.account_id in serial_taken:
+                return False  # this batch took its account's turn already
+            if await repo.account_busy(candidate.account_id, candidate.id, now):
+                return False  # its account is busy: it waits its turn, others go ahead
+            serial_taken.add(candidate.account_id)
+        polling = candidate.poll_handle is not None
+        if not polling and candidate.created_at + timedelta(days=self.settings.max_age_days) < now:
+            serial_taken.discard(candidate.account_id)
             await self._bury(
                 session,
-                job,
+                await repo.get(candidate.id),
                 "expired",
                 dead_letter("expired", "the job waited more than the queue's maximum age"),
             )
             return False
-        if not polling:
-            job.status = "running"  # a polled job keeps showing `processing` or `scheduled`
-        job.attempts += 1  # the fencing token of this claim
-        job.lease_owner = self.owner
-        job.lease_until = now + timedelta(seconds=self.settings.lease_seconds)
-        job.updated_at = now
-        await session.flush()
         return True
 
     async def _bury(self, session: AsyncSession, job: PublishJobRow, reason: str, error: dict):

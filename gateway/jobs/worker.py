@@ -39,7 +39,9 @@ from ..types import PublishResult
 from .analytics import first_collection
 from .backoff import next_attempt
 from .claims import Claimer
-from .events import announce, job_event, stage
+from .dispatch import Dispatcher, Handout, Outcome
+from .events import announce
+from .leases import LeaseChecks
 from .targets import Target, load_target
 
 if TYPE_CHECKING:
@@ -61,7 +63,15 @@ def error_json(error: GatewayError) -> dict[str, Any]:
 
 
 class Workers:
-    """``concurrency`` worker tasks in this process, sharing the queue with any other process."""
+    """``concurrency`` worker tasks in this process, sharing the queue with any other process.
+
+    A worker's write of its job's outcome and its claim of the next job are one turn at the
+    database, and the turns of all the workers of the process share transactions (the
+    :class:`Dispatcher`). A claim also takes jobs for the idle workers of the process; they
+    wait in a local buffer, and a worker is woken for each. Idle workers sleep until woken: by
+    a new job in this process, by such a claim, or by the ticker that has one of them look for
+    due work (retries, scheduled posts, other processes' jobs) every ``poll_seconds``.
+    """
 
     def __init__(self, gateway: Gateway, concurrency: int) -> None:
         self.gateway = gateway
@@ -69,7 +79,10 @@ class Workers:
         self.concurrency = concurrency
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.claimer = Claimer(gateway, self.owner)
+        self.dispatcher = Dispatcher(gateway, self.claimer, self._spare, self._hand_out)
+        self.lease_checks = LeaseChecks(gateway)
         self._tasks: list[asyncio.Task] = []
+        self._ticker: asyncio.Task | None = None
         self._stopping = asyncio.Event()
         # Idle workers, each waiting on its own future: a new job wakes one, not all of them.
         self._idle: collections.deque[asyncio.Future] = collections.deque()
@@ -79,21 +92,38 @@ class Workers:
             asyncio.create_task(self._loop(), name=f"publish-worker-{i}")
             for i in range(self.concurrency)
         ]
+        self._ticker = asyncio.create_task(self._tick(), name="publish-worker-ticker")
 
     def wake(self) -> None:
-        """A job was queued: one idle worker looks now rather than at its next poll."""
+        """A job was queued: one idle worker looks now."""
         while self._idle:
             waiter = self._idle.popleft()
             if not waiter.done():
                 waiter.set_result(None)
                 return
 
+    def _spare(self) -> int:
+        """Workers that could start a job now: the idle ones."""
+        return 0 if self._stopping.is_set() else len(self._idle)
+
+    def _hand_out(self, waiting: int, full: bool) -> None:
+        """``waiting`` jobs were claimed for idle workers: wake one for each (and one more to
+        claim again when the claim took all it asked for, as more may be due)."""
+        for _ in range(waiting + full):
+            self.wake()
+
+    async def _tick(self) -> None:
+        while not self._stopping.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), self.settings.poll_seconds)
+            if not self._stopping.is_set() and not self.dispatcher.busy:
+                self.wake()
+
     async def _rest(self) -> None:
         waiter = asyncio.get_running_loop().create_future()
         self._idle.append(waiter)
         try:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(waiter, self.settings.poll_seconds)
+            await waiter
         finally:
             with contextlib.suppress(ValueError):
                 self._idle.remove(waiter)
@@ -104,67 +134,109 @@ class Workers:
         for waiter in self._idle:
             if not waiter.done():
                 waiter.set_result(None)
-        if not self._tasks:
+        if self._ticker is not None:
+            await self._ticker
+        if self._tasks:
+            _, pending = await asyncio.wait(self._tasks, timeout=grace_seconds)
+            for task in pending:
+                task.cancel()
+            for task in pending:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        await self._give_back()
+
+    async def _give_back(self) -> None:
+        """Jobs claimed but not started go back to the queue, so that nobody waits for their
+        leases to run out (then they would be taken over as unknown outcomes)."""
+        ready = self.dispatcher.ready
+        unstarted = [ready.popleft() for _ in range(len(ready))]
+        if not unstarted:
             return
-        _, pending = await asyncio.wait(self._tasks, timeout=grace_seconds)
-        for task in pending:
-            task.cancel()
-        for task in pending:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        try:
+            async with self.gateway.transaction() as session:
+                repo = JobRepository(session)
+                for handout in unstarted:
+                    await repo.fenced_update(
+                        handout.job.id,
+                        handout.job.attempts,
+                        status=handout.was,
+                        lease_owner=None,
+                        lease_until=None,
+                    )
+        except Exception:  # their leases run out and they are taken over: nothing is lost
+            log.exception("worker.give_back_failed", jobs=len(unstarted))
 
     async def _loop(self) -> None:
-        while not self._stopping.is_set():
+        handout: Handout | None = None
+        while True:
+            if handout is None:
+                if self._stopping.is_set():
+                    return
+                try:
+                    handout = await self._next()
+                except Exception:  # a bad pass must not end the worker
+                    log.exception("worker.pass_failed")
+                if handout is None:
+                    if not self._stopping.is_set():
+                        await self._rest()
+                    continue
             try:
-                worked = await self.run_once()
-            except Exception:  # a bad pass must not end the worker
+                # The job's outcome and the claim of the next one share a transaction.
+                handout = await self.execute(
+                    handout.job, handout.target, then_claim=not self._stopping.is_set()
+                )
+            except Exception:
                 log.exception("worker.pass_failed")
-                worked = False
-            if not worked and not self._stopping.is_set():
-                await self._rest()
+                handout = None
 
     async def run_once(self) -> bool:
         """Claim and run one job; False when nothing was due."""
-        job = await self.claim()
-        if job is None:
+        handout = await self._next()
+        if handout is None:
             return False
-        self.wake()  # there may be more: another idle worker looks too
-        await self.execute(job)
+        await self.execute(handout.job, handout.target)
         return True
 
     async def claim(self) -> PublishJobRow | None:
-        """The next job, fairly across tenants (lapsed leases are fenced off on the way)."""
-        claimer = self.claimer
-        if claimer.sweep_due():
-            async with self.gateway.transaction() as session:
-                await claimer.sweep_lost_leases(session)
-            async with self.gateway.session() as session:
-                await claimer.refresh_rotation(session)
-        async with self.gateway.transaction() as session:
-            claimed = await claimer.claim(session)
-            buried, claimer.buried = claimer.buried, []
-        await announce(self.gateway, buried)
-        return claimed
+        """The next job for this worker (claimed fairly across tenants), if one is due."""
+        handout = await self._next()
+        return None if handout is None else handout.job
 
-    async def execute(self, job: PublishJobRow) -> None:
+    async def _next(self) -> Handout | None:
+        if self.dispatcher.ready:
+            return self.dispatcher.ready.popleft()
+        return (await self.dispatcher.turn(None, wants_job=True)).handout
+
+    async def execute(
+        self,
+        job: PublishJobRow,
+        target: Target | GatewayError | None = None,
+        *,
+        then_claim: bool = False,
+    ) -> Handout | None:
+        """Run ``job``'s attempt and record its outcome; with ``then_claim``, claim the next
+        job with that write and return it."""
         fence = job.attempts
-        lease = Lease(self.gateway, job.id, fence)
+        lease = Lease(self.gateway, self.lease_checks, job.id, fence)
         lease.start()
         try:
-            target = await load_target(self.gateway, job)
+            if isinstance(target, GatewayError):
+                raise target
+            if target is None:
+                target = await load_target(self.gateway, job)
             if job.poll_handle is not None:
                 result = await self._poll(job, target)
             else:
                 result = await self._publish(job, target, lease)
         except LeaseLost:
             log.warning("job.fence_lost", job_id=job.id, attempt=fence)
+            return None
         except GatewayError as err:
-            await self._failed(job, fence, err)
+            return await self._failed(job, fence, err, then_claim)
         else:
             if result.processing:
-                await self._processing(job, fence, result)
-            else:
-                await self._published(job, fence, result)
+                return await self._processing(job, fence, result, then_claim)
+            return await self._published(job, fence, result, then_claim)
         finally:
             await lease.stop()
 
@@ -185,6 +257,7 @@ class Workers:
             )
             if found is not None:
                 return found
+            job.error_json = None  # the last attempt did not publish: its outcome is known now
         now = utcnow()
         if (
             connector.capabilities.native_scheduling
@@ -221,7 +294,9 @@ class Workers:
             )
         return await target.connector.poll(job.poll_handle, target.account, target.credentials)
 
-    async def _processing(self, job: PublishJobRow, fence: int, result: PublishResult) -> None:
+    async def _processing(
+        self, job: PublishJobRow, fence: int, result: PublishResult, then_claim: bool
+    ) -> Handout | None:
         """The platform is still working on it: poll later, without holding a worker."""
         now = utcnow()
         connector = self.gateway.connector(job.platform)
@@ -229,60 +304,73 @@ class Workers:
         polls = job.polls + 1 if job.poll_handle is not None else 0
         wait = min(policy.first * (policy.factor**polls), policy.longest)
         natively_scheduled = job.scheduled_at is not None and job.scheduled_at > now
-        async with self.gateway.transaction() as session:
-            written = await JobRepository(session).fenced_update(
-                job.id,
+        turn = await self.dispatcher.turn(
+            Outcome(
+                job,
                 fence,
-                status="scheduled" if natively_scheduled else "processing",
-                poll_handle=dict(result.handle),
-                processing_since=job.processing_since or result.poll_at or now,
-                polls=polls,
-                next_attempt_at=result.poll_at or now + wait,
-                remote_post_id=result.remote_id,
-                remote_url=result.url,
-                notes=_with_notes(job, result.notes),
-                lease_owner=None,
-                lease_until=None,
-                error_json=None,
-            )
-        if not written:
+                {
+                    "status": "scheduled" if natively_scheduled else "processing",
+                    "poll_handle": dict(result.handle),
+                    "processing_since": job.processing_since or result.poll_at or now,
+                    "polls": polls,
+                    "next_attempt_at": result.poll_at or now + wait,
+                    "remote_post_id": result.remote_id,
+                    "remote_url": result.url,
+                    "notes": _with_notes(job, result.notes),
+                    "lease_owner": None,
+                    "lease_until": None,
+                    "error_json": None,
+                },
+            ),
+            wants_job=then_claim,
+        )
+        if not turn.written:
             log.warning("job.fence_lost", job_id=job.id, attempt=fence)
-            return
+            return turn.handout
         log.info("job.processing", job_id=job.id, platform=job.platform, polls=polls)
+        return turn.handout
 
-    async def _published(self, job: PublishJobRow, fence: int, result: PublishResult) -> None:
+    async def _published(
+        self, job: PublishJobRow, fence: int, result: PublishResult, then_claim: bool
+    ) -> Handout | None:
         now = utcnow()
         analytics_at = first_collection(self.gateway, job.platform, now)
         job.remote_post_id, job.remote_url = result.remote_id, result.url
-        async with self.gateway.transaction() as session:
-            written = await JobRepository(session).fenced_update(
-                job.id,
+        turn = await self.dispatcher.turn(
+            Outcome(
+                job,
                 fence,
-                status="published",
-                remote_post_id=result.remote_id,
-                remote_url=result.url,
-                published_at=now,
-                notes=_with_notes(job, result.notes),
-                analytics_next_at=analytics_at,
-                analytics_step=0,
-                lease_owner=None,
-                lease_until=None,
-                error_json=None,
-            )
-            if written:
-                event = await stage(session, job_event(job, "job.published"))
-        if not written:
+                {
+                    "status": "published",
+                    "remote_post_id": result.remote_id,
+                    "remote_url": result.url,
+                    "published_at": now,
+                    "notes": _with_notes(job, result.notes),
+                    "analytics_next_at": analytics_at,
+                    "analytics_step": 0,
+                    "lease_owner": None,
+                    "lease_until": None,
+                    "error_json": None,
+                },
+                "job.published",
+            ),
+            wants_job=then_claim,
+        )
+        if not turn.written:
             log.warning("job.fence_lost", job_id=job.id, attempt=fence)
-            return
+            return turn.handout
         self.gateway.telemetry.instruments.publish_success.add(1, {"platform": job.platform})
         latency = (now - (job.scheduled_at or job.created_at)).total_seconds() * 1000
         self.gateway.telemetry.instruments.publish_latency.record(
             latency, {"platform": job.platform}
         )
         log.info("job.published", job_id=job.id, platform=job.platform, remote_id=result.remote_id)
-        await announce(self.gateway, [event])
+        await announce(self.gateway, [turn.event])
+        return turn.handout
 
-    async def _failed(self, job: PublishJobRow, fence: int, err: GatewayError) -> None:
+    async def _failed(
+        self, job: PublishJobRow, fence: int, err: GatewayError, then_claim: bool
+    ) -> Handout | None:
         now = utcnow()
         self.gateway.telemetry.instruments.publish_error.add(
             1, {"platform": job.platform, "code": err.code}
@@ -340,16 +428,22 @@ class Workers:
             values.update(
                 status="dead", dead_reason="non_retryable", dead_at=now, failures=failures + 1
             )
+        if values["status"] == "failed" and (job.error_json or {}).get("code") == "outcome_unknown":
+            # This attempt stopped before it learnt whether the last one published (say the
+            # look itself was rate limited): the next attempt must still look first.
+            values["error_json"] = {
+                **values["error_json"],
+                "code": "outcome_unknown",
+                "message": "the post is looked for before any new attempt "
+                f"(the last look failed: {err.detail})",
+                "retryable": True,
+            }
         job.error_json = values["error_json"]
         name = {"dead": "job.dead", "failed": "job.failed"}.get(values["status"])
-        async with self.gateway.transaction() as session:
-            written = await JobRepository(session).fenced_update(job.id, fence, **values)
-            event = None
-            if written and name is not None:
-                event = await stage(session, job_event(job, name))
-        if not written:
+        turn = await self.dispatcher.turn(Outcome(job, fence, values, name), wants_job=then_claim)
+        if not turn.written:
             log.warning("job.fence_lost", job_id=job.id, attempt=fence)
-            return
+            return turn.handout
         log.info(
             "job.attempt_failed",
             job_id=job.id,
@@ -357,7 +451,8 @@ class Workers:
             error=err.code,
             status=values["status"],
         )
-        await announce(self.gateway, [event] if event is not None else [])
+        await announce(self.gateway, [turn.event] if turn.event is not None else [])
+        return turn.handout
 
     async def _reconnect_needed(self, job: PublishJobRow, err: NeedsReauth) -> None:
         async with self.gateway.session() as session:
@@ -377,8 +472,9 @@ class Lease:
     can break the database connection under it.
     """
 
-    def __init__(self, gateway: Gateway, job_id: str, fence: int) -> None:
+    def __init__(self, gateway: Gateway, checks: LeaseChecks, job_id: str, fence: int) -> None:
         self.gateway = gateway
+        self.checks = checks
         self.job_id = job_id
         self.fence = fence
         self.seconds = gateway.settings.jobs.lease_seconds
@@ -398,12 +494,7 @@ class Lease:
         """:raises LeaseLost: the job is no longer this attempt's."""
         if self.lost:
             raise LeaseLost
-        async with self.gateway.session() as session:
-            row = await JobRepository(session).get(self.job_id)
-        if row is None or row.attempts != self.fence or row.lease_until is None:
-            self.lost = True
-            raise LeaseLost
-        if row.lease_until <= utcnow():
+        if not await self.checks.held(self.job_id, self.fence):
             self.lost = True
             raise LeaseLost
 
@@ -414,9 +505,7 @@ class Lease:
                 return
             async with self.gateway.transaction() as session:
                 kept = await JobRepository(session).fenced_update(
-                    self.job_id,
-                    self.fence,
-                    lease_until=utcnow() + timedelta(seconds=self.seconds),
+                    self.job_id, self.fence, lease_until=utcnow() + timedelta(seconds=self.seconds)
                 )
             if not kept:
                 self.lost = True

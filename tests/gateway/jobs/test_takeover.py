@@ -88,3 +88,29 @@ async def test_a_job_that_keeps_losing_its_worker_goes_to_the_dlq(live):
     assert dead["status"] == "dead" and dead["error"]["code"] == "worker_lost"
     _, dlq = await live.api("GET", "/api/dlq")
     assert dlq["data"][0]["reasonCode"] == "max_attempts"
+
+
+async def test_a_failed_look_leaves_the_next_attempt_looking_first(live):
+    """The look for the old worker's post fails (the platform answers 503): the next attempt
+    must look again, not publish blindly, or the post would go out twice."""
+    from .test_pipeline import fault
+
+    connection_id, account_id = await account_of(live)
+    _, accepted = await queue(live, connection_id, account_id)
+    await Workers(live.gateway, 1).claim()
+    made = await post_as_the_platform_got_it(live, connection_id, accepted["jobId"])
+    await lose_lease(live, accepted["jobId"])
+    workers = Workers(live.gateway, 1)
+    assert await workers.claim() is None  # fenced off, to be looked for later
+    await fault(live, method="GET", path="*/posts", status=503, count=100)
+    await make_due(live, accepted["jobId"])
+    assert await workers.run_once()
+    waiting = await job(live, accepted["jobId"])
+    assert waiting["status"] == "failed" and waiting["error"]["code"] == "outcome_unknown"
+    async with live.http.delete(live.sandbox("/_control/faults")) as response:
+        assert response.status in (200, 204)
+    await make_due(live, accepted["jobId"])
+    assert await workers.run_once()
+    done = await job(live, accepted["jobId"])
+    assert done["status"] == "published" and done["remotePostId"] == made["id"]
+    assert len(await posts(live)) == 1
