@@ -336,6 +336,7 @@ class Workers:
         now = utcnow()
         analytics_at = first_collection(self.gateway, job.platform, now)
         job.remote_post_id, job.remote_url = result.remote_id, result.url
+        job.error_json = None  # job.published carries no error from an earlier attempt
         turn = await self.dispatcher.turn(
             Outcome(
                 job,

@@ -367,7 +367,10 @@ async def cancel_job(request: web.Request) -> web.Response:
             job.remote_post_id, target.account, target.credentials
         )
     async with gateway.transaction() as session:
-        cancelled = await JobRepository(session).cancel_waiting(job.id)
+        # Only as it was read: a worker may have handed it to the platform's scheduler since.
+        cancelled = await JobRepository(session).cancel_waiting(
+            job.id, status=job.status, attempts=job.attempts
+        )
     if not cancelled:
         raise Conflict(
             f"job {job.id} is {job.status}; only a job that has not started can be cancelled"

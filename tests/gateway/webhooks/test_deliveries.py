@@ -139,3 +139,20 @@ async def test_bad_subscriptions_are_refused(live):
         status, _ = await live.api("POST", "/api/webhook-endpoints", json=body)
         assert status == 400, body
     assert (await live.api("DELETE", "/api/webhook-endpoints/whk_nope"))[0] == 404
+
+
+async def test_a_job_published_after_a_retry_is_announced_without_the_old_error(live, receiver):
+    from ..jobs.test_pipeline import POSTS, fault, make_due
+
+    url, _, _ = receiver
+    await subscribe(live, url, events=("job.published", "job.failed"))
+    connection_id, account_id = await account_of(live)
+    await fault(live, method="POST", path=POSTS, status=503, count=1)
+    _, accepted = await queue(live, connection_id, account_id)
+    await Workers(live.gateway, 1).run_once()
+    await make_due(live, accepted["jobId"])
+    await Workers(live.gateway, 1).run_once()
+    events = {row.event: row.payload["data"] for row in await deliveries(live.gateway)}
+    assert events["job.failed"]["error"]["code"] == "transient"
+    assert events["job.published"]["remotePostId"]
+    assert events["job.published"]["error"] is None
