@@ -66,11 +66,7 @@ def build_spec(gateway: Gateway) -> ApiSpec:
 def create_app(gateway: Gateway) -> web.Application:
     """The web app for ``gateway``; starting the app starts the gateway, cleanup stops it."""
     app = web.Application(
-        middlewares=[
-            middlewares.request_context,
-            middlewares.problem_errors,
-            middlewares.authenticate,
-        ],
+        middlewares=middlewares.stack(gateway),
         client_max_size=gateway.settings.server.max_body_bytes,
     )
     app[GATEWAY] = gateway
