@@ -133,6 +133,7 @@ async def serve(
     from sqlalchemy import func, select, text
 
     from gateway.db.models import PublishJobRow
+    from gateway.web.app import freeze_startup_objects
 
     runner, gateway, base, key = await start_example_gateway(database_url, jobs={"concurrency": 0})
     if synchronous:
@@ -154,6 +155,7 @@ async def serve(
         "accountId": account_id,
         "pid": os.getpid(),
     }
+    await freeze_startup_objects(runner.app)  # as `gateway serve` does
     print(json.dumps(ready), flush=True)
     profiler = None
     if profile:
