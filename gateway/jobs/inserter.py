@@ -37,6 +37,9 @@ if TYPE_CHECKING:
 log = structlog.get_logger("gateway.jobs")
 
 MAX_BATCH = 512
+# Between two bursts of requests the writer keeps its connection; after this long without
+# any, it gives it back to the pool.
+IDLE_SECONDS = 1.0
 
 
 class JobInserter:
@@ -78,19 +81,27 @@ class JobInserter:
         return await job.future
 
     async def _run(self) -> None:
-        while True:
+        # One connection for as long as requests keep coming: taking it from the pool and
+        # giving it back cost a trip each (a ping, a reset) on every batch.
+        async with _Writer(self.gateway) as writer:
+            while True:
+                if not self._pending and not self._stopping:
+                    await self._idle(writer)
+                self._wake.clear()
+                while self._pending:
+                    batch = self._pending[:MAX_BATCH]
+                    self._pending = self._pending[MAX_BATCH:]
+                    await self._commit(batch, writer)
+                if self._stopping:
+                    return
+
+    async def _idle(self, writer: _Writer) -> None:
+        """Wait for requests; the connection goes back to the pool when none come for a while."""
+        try:
+            await asyncio.wait_for(self._wake.wait(), IDLE_SECONDS)
+        except TimeoutError:
+            await writer.release()
             await self._wake.wait()
-            self._wake.clear()
-            if self._pending:
-                # One connection for as long as requests keep coming: taking it from the pool
-                # and giving it back cost a trip each (a ping, a reset) on every batch.
-                async with _Writer(self.gateway) as writer:
-                    while self._pending:
-                        batch = self._pending[:MAX_BATCH]
-                        self._pending = self._pending[MAX_BATCH:]
-                        await self._commit(batch, writer)
-            if self._stopping:
-                return
 
     async def _commit(self, batch: list[PendingJob], writer: _Writer) -> None:
         """Write ``batch`` in one transaction and tell each caller its own outcome."""
@@ -132,7 +143,7 @@ class _Writer:
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
-        await self._release()
+        await self.release()
 
     async def write(self, batch: list[PendingJob]) -> list[Stored | Exception]:
         """Settle, insert and commit ``batch`` in one write transaction."""
@@ -143,10 +154,10 @@ class _Writer:
         try:
             return await self._write(self._connection, batch)
         except BaseException:
-            await self._release()  # the next batch starts on a fresh connection
+            await self.release()  # the next batch starts on a fresh connection
             raise
 
-    async def _release(self) -> None:
+    async def release(self) -> None:
         connection, self._connection = self._connection, None
         if connection is not None:
             try:
