@@ -26,6 +26,7 @@ from sqlalchemy.exc import IntegrityError
 
 from ..db.base import utcnow
 from ..db.models import AccountRow, ConnectionRow, PublishJobRow
+from . import postgres_batch
 from .batch import PendingJob, Stored, settle
 from .sqlite_batch import one_hop_available, write_in_one_hop
 
@@ -174,6 +175,8 @@ class _Writer:
                 # for the event loop's next turn, and costs more than the SQL itself.
                 raw = await connection.get_raw_connection()
                 return await write_in_one_hop(raw.driver_connection, connection.dialect, batch)
+            if not self.gateway.uses_sqlite and postgres_batch.fits(batch):
+                return await postgres_batch.insert_owned(connection, batch)
             async with connection.begin():
                 owned = await _owned(connection, batch)
                 previous = await _previous(connection, batch)
