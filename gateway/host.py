@@ -52,7 +52,9 @@ async def first_result(hook_caller: Any, **kwargs: Any) -> Any:
     async implementations are called here one by one in pluggy's order.
     """
     for impl in reversed(hook_caller.get_hookimpls()):
-        result = await await_me_maybe(impl.function(*(kwargs[name] for name in impl.argnames)))
+        result = impl.function(*[kwargs[name] for name in impl.argnames])
+        if inspect.isawaitable(result):  # await_me_maybe inlined: every API request comes here
+            result = await result
         if result is not None:
             return result
     return None
