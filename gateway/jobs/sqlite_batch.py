@@ -24,6 +24,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 import aiosqlite
+import structlog
 from sqlalchemy.exc import DBAPIError
 
 from ..db.base import utcnow
@@ -32,6 +33,8 @@ from .batch import Answer, PendingJob, Stored, settle, take
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Dialect
+
+log = structlog.get_logger("gateway.jobs")
 
 JOBS = PublishJobRow.__table__
 _STATEMENT = f"BEGIN IMMEDIATE; <a batch of {JOBS.name}>; COMMIT"  # how errors name it
@@ -85,10 +88,10 @@ async def drain_in_one_hop(
             try:
                 codec = _codec(dialect, tuple(batch[0].values))
                 outcomes = _transaction(driver._conn, codec, batch, utcnow())
-            except sqlite3.Error as err:
-                outcomes = [_wrapped(err)] * len(batch)
-            except Exception as err:  # every caller of the batch hears it, as a 500
-                outcomes = [err] * len(batch)
+            except Exception as err:  # every caller of the batch hears it (a 503 if locked)
+                log.warning("jobs.insert_failed", jobs=len(batch), error=type(err).__name__)
+                failure = _wrapped(err) if isinstance(err, sqlite3.Error) else err
+                outcomes = [failure] * len(batch)
             loop.call_soon_threadsafe(answer, batch, outcomes)
 
     await driver._execute(drain)
