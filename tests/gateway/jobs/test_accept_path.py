@@ -163,17 +163,24 @@ async def test_a_batch_without_keys_writes_what_a_batch_with_keys_writes(
         await live.http.close()
 
 
-async def test_concurrent_duplicates_in_one_batch_make_one_job(live):
-    connection_id, account_id = await account_of(live)
-    same = [queue(live, connection_id, account_id, key="dup") for _ in range(8)]
-    different = queue(live, connection_id, account_id, key="dup", title="other")
-    *answers, clash = await asyncio.gather(*same, different)
-    job_ids = {body["jobId"] for status, body in answers if status in (200, 202)}
-    assert len(job_ids) == 1
-    # Whichever body came first owns the key; every request with the other body is a 409.
-    assert sorted(status for status, _ in [*answers, clash]).count(202) == 1
-    assert clash[0] in (409, 202)
-    assert await jobs_count(live) == 1
+async def test_concurrent_duplicates_in_one_batch_make_one_job(
+    aiohttp_server, tmp_path, database_url
+):
+    live = await start_live(aiohttp_server, tmp_path, database_url)
+    try:
+        connection_id, account_id = await account_of(live)
+        same = [queue(live, connection_id, account_id, key="dup") for _ in range(8)]
+        different = queue(live, connection_id, account_id, key="dup", title="other")
+        plain = [queue(live, connection_id, account_id) for _ in range(4)]  # no key
+        *answers, clash = (await asyncio.gather(*same, different, *plain))[:-4]
+        job_ids = {body["jobId"] for status, body in answers if status in (200, 202)}
+        assert len(job_ids) == 1
+        # Whichever body came first owns the key; every request with the other body is a 409.
+        assert sorted(status for status, _ in [*answers, clash]).count(202) == 1
+        assert clash[0] in (409, 202)
+        assert await jobs_count(live) == 5  # the four without a key, and the key's one
+    finally:
+        await live.http.close()
 
 
 async def test_an_expired_key_is_freed_for_a_new_job(live):
