@@ -6,8 +6,6 @@ Pure functions and plain data, shared by the SQLite and the PostgreSQL ways of w
 from __future__ import annotations
 
 import asyncio
-from collections import deque
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -46,21 +44,6 @@ class PendingJob:
     def stored(self, replayed: bool = False) -> Stored:
         v = self.values
         return Stored(v["id"], v["post_id"], v["status"], replayed)
-
-
-# What a group commit tells its callers: each request's outcome, in the batch's order.
-Answer = Callable[[list[PendingJob], list[Stored | Exception]], None]
-
-
-def take(pending: deque[PendingJob], most: int) -> list[PendingJob]:
-    """The oldest ``most`` (or fewer) of ``pending``, removed from it (safe from any thread)."""
-    batch: list[PendingJob] = []
-    while len(batch) < most:
-        try:
-            batch.append(pending.popleft())
-        except IndexError:
-            break
-    return batch
 
 
 def pending_job(

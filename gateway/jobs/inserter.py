@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections import deque
 from typing import TYPE_CHECKING
 
 import structlog
@@ -28,8 +27,8 @@ from sqlalchemy.exc import IntegrityError
 from ..db.base import utcnow
 from ..db.models import AccountRow, ConnectionRow, PublishJobRow
 from . import postgres_batch
-from .batch import Answer, PendingJob, Stored, settle, take
-from .sqlite_batch import drain_in_one_hop, one_hop_available, write_in_one_hop
+from .batch import PendingJob, Stored, settle
+from .sqlite_batch import one_hop_available, write_in_one_hop
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncConnection
@@ -42,17 +41,12 @@ MAX_BATCH = 512
 # Between two bursts of requests the writer keeps its connection; after this long without
 # any, it gives it back to the pool.
 IDLE_SECONDS = 1.0
-# SQLite: how long the group commit keeps this process's write turn while requests keep
-# coming, before the other writers (workers recording results) get theirs.
-WRITE_TURN_SECONDS = 0.02
 
 
 class JobInserter:
     def __init__(self, gateway: Gateway) -> None:
         self.gateway = gateway
-        # Appended here, taken by the loop or, on SQLite, by aiosqlite's thread (deque: both
-        # ends are safe to use from two threads).
-        self._pending: deque[PendingJob] = deque()
+        self._pending: list[PendingJob] = []
         self._wake = asyncio.Event()
         self._stopping = False
         self._task: asyncio.Task | None = None
@@ -96,21 +90,11 @@ class JobInserter:
                     await self._idle(writer)
                 self._wake.clear()
                 while self._pending:
-                    if writer.drains:
-                        await self._drain(writer)
-                    else:
-                        await self._commit(take(self._pending, MAX_BATCH), writer)
+                    batch = self._pending[:MAX_BATCH]
+                    self._pending = self._pending[MAX_BATCH:]
+                    await self._commit(batch, writer)
                 if self._stopping:
                     return
-
-    async def _drain(self, writer: _Writer) -> None:
-        """SQLite: commit batch after batch on aiosqlite's thread while requests keep coming."""
-        try:
-            await writer.drain(self._pending, self._answer)
-        except Exception as err:  # no connection, no write turn: the oldest requests hear it
-            batch = take(self._pending, MAX_BATCH)
-            log.warning("jobs.insert_failed", jobs=len(batch), error=type(err).__name__)
-            self._answer(batch, [err] * len(batch))
 
     async def _idle(self, writer: _Writer) -> None:
         """Wait for requests; the connection goes back to the pool when none come for a while."""
@@ -138,10 +122,6 @@ class JobInserter:
         except Exception as err:  # the database is down: every caller in the batch hears it
             log.warning("jobs.insert_failed", jobs=len(batch), error=type(err).__name__)
             outcomes = [err] * len(batch)
-        self._answer(batch, outcomes)
-
-    def _answer(self, batch: list[PendingJob], outcomes: list[Stored | Exception]) -> None:
-        """Tell each caller of ``batch`` its own outcome (after the commit that holds it)."""
         self.commits += 1
         self.answered += len(batch)
         for job, outcome in zip(batch, outcomes, strict=True):
@@ -166,48 +146,17 @@ class _Writer:
     async def __aexit__(self, *exc_info: object) -> None:
         await self.release()
 
-    @property
-    def drains(self) -> bool:
-        """Whether batches are committed on the database's own thread, one after another."""
-        return self.gateway.uses_sqlite and one_hop_available()
-
     async def write(self, batch: list[PendingJob]) -> list[Stored | Exception]:
         """Settle, insert and commit ``batch`` in one write transaction."""
-        connection = await self._connect()
-        try:
-            return await self._write(connection, batch)
-        except BaseException:
-            await self.release()  # the next batch starts on a fresh connection
-            raise
-
-    async def drain(self, pending: deque[PendingJob], answer: Answer) -> None:
-        """SQLite: commit what ``pending`` holds, in this process's write turn, in one trip.
-
-        aiosqlite's thread takes the next batch the moment it has committed one, rather than
-        waiting for the busy event loop to hand it over (a turn of the loop per batch).
-        """
-        connection = await self._connect()
-        try:
-            async with self.gateway.write_turn():
-                raw = await connection.get_raw_connection()
-                await drain_in_one_hop(
-                    raw.driver_connection,
-                    connection.dialect,
-                    pending,
-                    answer,
-                    max_batch=MAX_BATCH,
-                    seconds=WRITE_TURN_SECONDS,
-                )
-        except BaseException:
-            await self.release()
-            raise
-
-    async def _connect(self) -> AsyncConnection:
         if self._connection is None:
             # SQLite: a transaction that reads and then writes takes the write lock up front.
             engine = self.gateway.engine.execution_options(sqlite_begin="IMMEDIATE")
             self._connection = await engine.connect()
-        return self._connection
+        try:
+            return await self._write(self._connection, batch)
+        except BaseException:
+            await self.release()  # the next batch starts on a fresh connection
+            raise
 
     async def release(self) -> None:
         connection, self._connection = self._connection, None

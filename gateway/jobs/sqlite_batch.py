@@ -1,4 +1,4 @@
-"""Group commits on SQLite, run in one trip to aiosqlite's thread, BEGIN to COMMIT.
+"""A group commit on SQLite, run in one trip to aiosqlite's thread, BEGIN to COMMIT.
 
 Through SQLAlchemy, each step of a batch (BEGIN, the ownership check, the Idempotency-Key
 lookup, the insert, COMMIT, and their cursors) is a trip from the event loop to aiosqlite's
@@ -6,35 +6,27 @@ thread and back; on a busy loop each trip waits for the loop's next turn, so a b
 trips took 15 ms where its SQL takes one. Here the whole transaction is one function on the
 connection's own thread: ``BEGIN IMMEDIATE`` (the write lock up front, as
 ``gateway.transaction()`` takes it), the statements, and ``COMMIT`` before it returns, so a
-request is answered only once its row is committed. While requests keep coming, the thread
-goes on to the next batch at once (``drain_in_one_hop``) instead of waiting for the loop to
-hand it over. Values are converted by the columns' own SQLAlchemy types, so the rows are
-exactly what the ORM would have written.
+request is answered only once its row is committed. Values are converted by the columns' own
+SQLAlchemy types, so the rows are exactly what the ORM would have written.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import sqlite3
-import time
-from collections import deque
 from datetime import datetime
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 import aiosqlite
-import structlog
 from sqlalchemy.exc import DBAPIError
 
 from ..db.base import utcnow
 from ..db.models import AccountRow, ConnectionRow, PublishJobRow
-from .batch import Answer, PendingJob, Stored, settle, take
+from .batch import PendingJob, Stored, settle
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Dialect
-
-log = structlog.get_logger("gateway.jobs")
 
 JOBS = PublishJobRow.__table__
 _STATEMENT = f"BEGIN IMMEDIATE; <a batch of {JOBS.name}>; COMMIT"  # how errors name it
@@ -61,47 +53,7 @@ async def write_in_one_hop(
     try:
         return await driver._execute(lambda: _transaction(driver._conn, codec, batch, now))
     except sqlite3.Error as err:
-        raise _wrapped(err) from err
-
-
-async def drain_in_one_hop(
-    driver: aiosqlite.Connection,
-    dialect: Dialect,
-    pending: deque[PendingJob],
-    answer: Answer,
-    *,
-    max_batch: int,
-    seconds: float,
-) -> None:
-    """Commit ``pending``'s jobs batch after batch on ``driver``'s thread, in one hop.
-
-    Each batch is its own transaction, as in :func:`write_in_one_hop`, and its callers are
-    answered (``answer``, called in the event loop) as soon as it is committed. Returns when
-    ``pending`` is empty or after ``seconds`` (the caller holds this process's write turn).
-    """
-    loop = asyncio.get_running_loop()
-
-    def drain() -> None:
-        until = time.monotonic() + seconds
-        while pending and time.monotonic() < until:
-            batch = take(pending, max_batch)
-            try:
-                codec = _codec(dialect, tuple(batch[0].values))
-                outcomes = _transaction(driver._conn, codec, batch, utcnow())
-            except Exception as err:  # every caller of the batch hears it (a 503 if locked)
-                log.warning("jobs.insert_failed", jobs=len(batch), error=type(err).__name__)
-                failure = _wrapped(err) if isinstance(err, sqlite3.Error) else err
-                outcomes = [failure] * len(batch)
-            loop.call_soon_threadsafe(answer, batch, outcomes)
-
-    await driver._execute(drain)
-
-
-def _wrapped(err: sqlite3.Error) -> DBAPIError:
-    # As SQLAlchemy raises it ("database is locked" is an OperationalError), for outage_of.
-    wrapped = DBAPIError.instance(_STATEMENT, None, err, sqlite3.Error)
-    wrapped.__cause__ = err
-    return wrapped
+        raise DBAPIError.instance(_STATEMENT, None, err, sqlite3.Error) from err
 
 
 class _Codec:

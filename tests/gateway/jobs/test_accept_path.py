@@ -93,13 +93,13 @@ async def test_another_tenant_cannot_use_a_cached_connection(live):
 async def test_the_one_hop_batch_writes_exactly_what_the_portable_path_writes(live, monkeypatch):
     connection_id, account_id = await account_of(live)
     hops = []
-    one_hop = inserter_module.drain_in_one_hop
+    one_hop = inserter_module.write_in_one_hop
 
-    async def counted(*args, **kwargs):
+    async def counted(*args):
         hops.append(1)
-        return await one_hop(*args, **kwargs)
+        return await one_hop(*args)
 
-    monkeypatch.setattr(inserter_module, "drain_in_one_hop", counted)
+    monkeypatch.setattr(inserter_module, "write_in_one_hop", counted)
     when = (utcnow() + timedelta(hours=2)).isoformat().replace("+00:00", "Z")
     fields = {"title": "Ünïcode ✓", "scheduledAt": when, "options": {"examplesocial": {"x": 1}}}
     status, fast = await queue(live, connection_id, account_id, key="fast", **fields)
