@@ -1,9 +1,10 @@
 """Accept path: POST /api/publish throughput and latency at 50 concurrent clients, /healthz too.
 
-Run with `.venv/bin/python bench/publish.py [--database postgres] [--rounds N]`. The gateway runs
-in its own process on a free loopback port, with the test suite's example OAuth platform (its
-sandbox mounted in that process) and no workers, so only accepting is measured: auth, schema
-check, ownership, the connector's check, and the committed job row. This process drives it over
+Run with `.venv/bin/python bench/publish.py [--database postgres] [--idempotency-keys]
+[--rounds N]`. The gateway runs in its own process on a free loopback port, with the test
+suite's example OAuth platform (its sandbox mounted in that process) and no workers, so only
+accepting is measured: auth, schema check, ownership, the connector's check, and the committed
+job row (with ``--idempotency-keys``, each request has its own key). This process drives it over
 real sockets with a lean HTTP/1.1 keep-alive client (one connection per concurrent client, like
 wrk), so the client costs the server little of the machine's two cores; then it checks that
 every `202` left exactly one job row behind. `GET /healthz` (no auth, no database) is measured
@@ -22,6 +23,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -75,9 +77,18 @@ def http_request(method: str, path: str, host: str, key: str | None, body: bytes
 
 
 async def load(
-    host: str, port: int, request: bytes, clients: int, requests: int, expect: int
+    host: str,
+    port: int,
+    request: bytes | Callable[[], bytes],
+    clients: int,
+    requests: int,
+    expect: int,
 ) -> tuple[dict[str, float], list[bytes]]:
-    """``requests`` requests over ``clients`` connections; every answer must be ``expect``."""
+    """``requests`` requests over ``clients`` connections; every answer must be ``expect``.
+
+    ``request``: the bytes of every request, or a function making each one.
+    """
+    make = request if callable(request) else lambda: request
     loop = asyncio.get_running_loop()
     connections = [
         (await loop.create_connection(HttpConnection, host, port))[1] for _ in range(clients)
@@ -91,7 +102,7 @@ async def load(
         while remaining > 0:
             remaining -= 1
             started = time.perf_counter()
-            status, body = await connection.send(request)
+            status, body = await connection.send(make())
             latencies.append(time.perf_counter() - started)
             if status != expect:
                 raise AssertionError(f"answered {status}, not {expect}: {body[:300]!r}")
@@ -133,6 +144,7 @@ async def serve(
     from sqlalchemy import func, select, text
 
     from gateway.db.models import PublishJobRow
+    from gateway.web.app import freeze_startup_objects
 
     runner, gateway, base, key = await start_example_gateway(database_url, jobs={"concurrency": 0})
     if synchronous:
@@ -154,6 +166,7 @@ async def serve(
         "accountId": account_id,
         "pid": os.getpid(),
     }
+    await freeze_startup_objects(runner.app)  # as `gateway serve` does
     print(json.dumps(ready), flush=True)
     profiler = None
     if profile:
@@ -201,7 +214,7 @@ async def _sqlite_synchronous(gateway, level: str) -> None:
 
 
 async def drive(
-    server: subprocess.Popen, clients: int, requests: int, rounds: int, label: str
+    server: subprocess.Popen, clients: int, requests: int, rounds: int, label: str, keys: bool
 ) -> None:
     ready = json.loads(await asyncio.to_thread(server.stdout.readline))
     print(f"server pid {ready['pid']}", flush=True)
@@ -211,7 +224,13 @@ async def drive(
     body = json.dumps(
         {"connectionId": ready["connectionId"], "accountId": ready["accountId"], "body": "Hello"}
     ).encode()
-    publish = http_request("POST", "/api/publish", f"{host}:{port}", key, body)
+    plain = http_request("POST", "/api/publish", f"{host}:{port}", key, body)
+    keyed = plain.replace(b"\r\n\r\n", b"\r\nIdempotency-Key: %s\r\n\r\n", 1)
+
+    def with_a_key() -> bytes:  # the key lookup in the group commit, on every request
+        return keyed % uuid.uuid4().hex.encode()
+
+    publish = with_a_key if keys else plain
     healthz = http_request("GET", "/healthz", f"{host}:{port}", None)
 
     async def server_cpu() -> float:
@@ -219,7 +238,9 @@ async def drive(
         server.stdin.flush()
         return json.loads(await asyncio.to_thread(server.stdout.readline))["cpu"]
 
-    async def measured(request: bytes, expect: int) -> tuple[dict[str, float], list[bytes]]:
+    async def measured(
+        request: bytes | Callable[[], bytes], expect: int
+    ) -> tuple[dict[str, float], list[bytes]]:
         before = await server_cpu()
         figures, bodies = await load(host, port, request, clients, requests, expect)
         figures["cpu_us"] = (await server_cpu() - before) / len(bodies) * 1e6
@@ -276,6 +297,9 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--requests", type=int, default=5000)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--idempotency-keys", action="store_true", help="send each publish with its own key"
+    )
     parser.add_argument("--uvloop", action="store_true", help="run the server on uvloop")
     parser.add_argument("--profile", help="write the server's cProfile stats to this file")
     parser.add_argument(
@@ -316,7 +340,13 @@ def main() -> None:
         if args.database == "sqlite":
             label += f", synchronous={args.synchronous or 'NORMAL'}"
         try:
-            asyncio.run(drive(server, args.clients, args.requests, args.rounds, label))
+            if args.idempotency_keys:
+                label += ", Idempotency-Key"
+            asyncio.run(
+                drive(
+                    server, args.clients, args.requests, args.rounds, label, args.idempotency_keys
+                )
+            )
         finally:
             server.stdin.close()
             server.wait(timeout=60)

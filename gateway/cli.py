@@ -105,11 +105,12 @@ def serve(config_path: str | None, host: str | None, port: int | None) -> None:
     """Run the gateway: the HTTP API and its background services."""
     from aiohttp import web
 
-    from .web.app import create_app
+    from .web.app import create_app, freeze_startup_objects
 
     settings = _settings(config_path, host=host, port=port)
     gateway = _build_gateway(settings)
     app = create_app(gateway)
+    app.on_startup.append(freeze_startup_objects)  # after the gateway's own start
     click.echo(
         f"gateway: serving on {settings.base_url} ({settings.core.mode} mode, "
         f"database {settings.database.url.split('://')[0]})",

@@ -52,7 +52,9 @@ async def first_result(hook_caller: Any, **kwargs: Any) -> Any:
     async implementations are called here one by one in pluggy's order.
     """
     for impl in reversed(hook_caller.get_hookimpls()):
-        result = await await_me_maybe(impl.function(*(kwargs[name] for name in impl.argnames)))
+        result = impl.function(*[kwargs[name] for name in impl.argnames])
+        if inspect.isawaitable(result):  # await_me_maybe inlined: every API request comes here
+            result = await result
         if result is not None:
             return result
     return None
@@ -289,14 +291,21 @@ class Gateway:
         """A session in a write transaction, committed on exit (rolled back on error)."""
         if self.writer is None:
             raise StartupError("the gateway has not been started")
-        if self._write_lock is None:
-            async with self.writer() as session, session.begin():
-                yield session
-            return
-        # SQLite has one writer at a time. Queue this process's writers here, in order, rather
-        # than in SQLite's busy handler, which sleeps and retries (long tails under load).
-        async with self._write_lock, self.writer() as session, session.begin():
+        async with self.write_turn(), self.writer() as session, session.begin():
             yield session
+
+    @asynccontextmanager
+    async def write_turn(self) -> AsyncIterator[None]:
+        """This process's turn to write: SQLite has one writer at a time (PostgreSQL: no wait).
+
+        Writers queue here, in order, rather than in SQLite's busy handler, which sleeps and
+        retries (long tails under load). For a writer that begins its own transaction.
+        """
+        if self._write_lock is None:
+            yield
+            return
+        async with self._write_lock:
+            yield
 
     def version_of(self, platform: str) -> str:
         owner = self.connectors.owner(platform)

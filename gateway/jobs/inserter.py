@@ -26,6 +26,7 @@ from sqlalchemy.exc import IntegrityError
 
 from ..db.base import utcnow
 from ..db.models import AccountRow, ConnectionRow, PublishJobRow
+from . import postgres_batch
 from .batch import PendingJob, Stored, settle
 from .sqlite_batch import one_hop_available, write_in_one_hop
 
@@ -37,6 +38,9 @@ if TYPE_CHECKING:
 log = structlog.get_logger("gateway.jobs")
 
 MAX_BATCH = 512
+# Between two bursts of requests the writer keeps its connection; after this long without
+# any, it gives it back to the pool.
+IDLE_SECONDS = 1.0
 
 
 class JobInserter:
@@ -70,35 +74,49 @@ class JobInserter:
         """
         job.future = asyncio.get_running_loop().create_future()
         if self._task is None or self._stopping:
-            await self._commit([job])
+            async with _Writer(self.gateway) as writer:
+                await self._commit([job], writer)
         else:
             self._pending.append(job)
             self._wake.set()
         return await job.future
 
     async def _run(self) -> None:
-        while True:
-            await self._wake.wait()
-            self._wake.clear()
-            while self._pending:
-                batch, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]
-                await self._commit(batch)
-            if self._stopping:
-                return
+        # One connection for as long as requests keep coming: taking it from the pool and
+        # giving it back cost a trip each (a ping, a reset) on every batch.
+        async with _Writer(self.gateway) as writer:
+            while True:
+                if not self._pending and not self._stopping:
+                    await self._idle(writer)
+                self._wake.clear()
+                while self._pending:
+                    batch = self._pending[:MAX_BATCH]
+                    self._pending = self._pending[MAX_BATCH:]
+                    await self._commit(batch, writer)
+                if self._stopping:
+                    return
 
-    async def _commit(self, batch: list[PendingJob]) -> None:
+    async def _idle(self, writer: _Writer) -> None:
+        """Wait for requests; the connection goes back to the pool when none come for a while."""
+        try:
+            await asyncio.wait_for(self._wake.wait(), IDLE_SECONDS)
+        except TimeoutError:
+            await writer.release()
+            await self._wake.wait()
+
+    async def _commit(self, batch: list[PendingJob], writer: _Writer) -> None:
         """Write ``batch`` in one transaction and tell each caller its own outcome."""
         try:
-            outcomes = await self._write(batch)
+            outcomes = await writer.write(batch)
         except (IntegrityError, sqlite3.IntegrityError):
             # A racing process stored the same Idempotency-Key between our read and our
             # insert (PostgreSQL). Alone, each request now sees that row and answers with it.
             if len(batch) > 1:
                 for job in batch:
-                    await self._commit([job])
+                    await self._commit([job], writer)
                 return
             try:
-                outcomes = await self._write(batch)
+                outcomes = await writer.write(batch)
             except Exception as err:
                 outcomes = [err]
         except Exception as err:  # the database is down: every caller in the batch hears it
@@ -114,27 +132,65 @@ class JobInserter:
             else:
                 job.future.set_result(outcome)
 
-    async def _write(self, batch: list[PendingJob]) -> list[Stored | Exception]:
-        async with self.gateway.transaction() as session:
-            connection = await session.connection()
+
+class _Writer:
+    """A connection for a run of group commits, taken on first use, dropped after an error."""
+
+    def __init__(self, gateway: Gateway) -> None:
+        self.gateway = gateway
+        self._connection: AsyncConnection | None = None
+
+    async def __aenter__(self) -> _Writer:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.release()
+
+    async def write(self, batch: list[PendingJob]) -> list[Stored | Exception]:
+        """Settle, insert and commit ``batch`` in one write transaction."""
+        if self._connection is None:
+            # SQLite: a transaction that reads and then writes takes the write lock up front.
+            engine = self.gateway.engine.execution_options(sqlite_begin="IMMEDIATE")
+            self._connection = await engine.connect()
+        try:
+            return await self._write(self._connection, batch)
+        except BaseException:
+            await self.release()  # the next batch starts on a fresh connection
+            raise
+
+    async def release(self) -> None:
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            try:
+                await connection.close()
+            except Exception as err:  # already broken: the pool replaces it
+                log.warning("jobs.insert_connection_close_failed", error=type(err).__name__)
+
+    async def _write(
+        self, connection: AsyncConnection, batch: list[PendingJob]
+    ) -> list[Stored | Exception]:
+        async with self.gateway.write_turn():
             if self.gateway.uses_sqlite and one_hop_available():
-                # The whole batch in one trip to aiosqlite's thread: each trip costs more
-                # than the SQL itself.
+                # The whole transaction in one trip to aiosqlite's thread: each trip waits
+                # for the event loop's next turn, and costs more than the SQL itself.
                 raw = await connection.get_raw_connection()
                 return await write_in_one_hop(raw.driver_connection, connection.dialect, batch)
-            owned = await _owned(connection, batch)
-            previous = await _previous(connection, batch)
-            outcomes, rows, freed = settle(batch, owned, previous, utcnow())
-            t = PublishJobRow.__table__
-            if freed:
-                await connection.execute(
-                    update(t)
-                    .where(t.c.id.in_(freed))
-                    .values(idempotency_key=None, updated_at=utcnow())
-                )
-            if rows:
-                await connection.execute(insert(t), rows)
-        return outcomes
+            if not self.gateway.uses_sqlite and postgres_batch.fits(batch):
+                return await postgres_batch.insert_owned(connection, batch)
+            async with connection.begin():
+                owned = await _owned(connection, batch)
+                previous = await _previous(connection, batch)
+                outcomes, rows, freed = settle(batch, owned, previous, utcnow())
+                t = PublishJobRow.__table__
+                if freed:
+                    await connection.execute(
+                        update(t)
+                        .where(t.c.id.in_(freed))
+                        .values(idempotency_key=None, updated_at=utcnow())
+                    )
+                if rows:
+                    await connection.execute(insert(t), rows)
+            return outcomes
 
 
 async def _owned(connection: AsyncConnection, batch: list[PendingJob]) -> set[tuple[str, str, str]]:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from ..db.base import utcnow
 from ..db.jobs import JobRepository
 from ..errors import ApiError, Conflict, FieldProblem, ResourceNotFound, Unprocessable
-from ..ids import new_id
+from ..ids import new_sortable_id
 from ..types import AccountRef
 from .batch import IDEMPOTENCY_WINDOW, PendingJob, Refused, Stored, pending_job
 from .ownership import Target, ownership_of
@@ -108,8 +108,8 @@ def _checked(
             f"{target.platform} would refuse this post; nothing was queued", errors=problems
         )
     return pending_job(
-        job_id=new_id("job"),
-        post_id=new_id("post"),
+        job_id=new_sortable_id("job"),
+        post_id=new_sortable_id("post"),
         tenant_id=tenant_id,
         connection_id=target.connection_id,
         account_id=account.id,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import re
 from collections.abc import AsyncIterator
 
@@ -66,11 +67,7 @@ def build_spec(gateway: Gateway) -> ApiSpec:
 def create_app(gateway: Gateway) -> web.Application:
     """The web app for ``gateway``; starting the app starts the gateway, cleanup stops it."""
     app = web.Application(
-        middlewares=[
-            middlewares.request_context,
-            middlewares.problem_errors,
-            middlewares.authenticate,
-        ],
+        middlewares=middlewares.stack(gateway),
         client_max_size=gateway.settings.server.max_body_bytes,
     )
     app[GATEWAY] = gateway
@@ -87,6 +84,16 @@ def create_app(gateway: Gateway) -> web.Application:
     app.cleanup_ctx.append(_gateway_lifecycle)
     app.on_shutdown.append(_start_draining)
     return app
+
+
+async def freeze_startup_objects(_app: web.Application) -> None:
+    """An `on_startup` hook for a server process: stop walking what starting made at every GC.
+
+    Modules, plugins, the ORM's metadata live as long as the process; frozen, they leave the
+    collector's full passes (pauses near 100 ms under load, every few seconds).
+    """
+    gc.collect()
+    gc.freeze()
 
 
 async def _gateway_lifecycle(app: web.Application) -> AsyncIterator[None]:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import re
 import time
-import uuid
 
 import structlog
 from aiohttp import web
+from aiohttp.typedefs import Handler, Middleware
 
 from ..db.outage import outage_of
 from ..errors import (
@@ -18,9 +19,10 @@ from ..errors import (
     ResourceNotFound,
     Unauthenticated,
 )
-from ..host import first_result
+from ..host import Gateway, first_result
+from ..telemetry import Telemetry
 from . import problems
-from .keys import GATEWAY, PRINCIPAL, REQUEST_ID
+from .keys import PRINCIPAL, REQUEST_ID
 
 log = structlog.get_logger("gateway.web")
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,100}$")
@@ -28,32 +30,47 @@ _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,100}$")
 _OWN_FORMAT_PREFIXES = ("/sandbox/",)
 
 
-@web.middleware
-async def request_context(request: web.Request, handler) -> web.StreamResponse:
-    """Give every request an id (the caller's, if sane), bind it to logs, log the outcome."""
-    incoming = request.headers.get("X-Request-Id", "")
-    request_id = incoming if _SAFE_REQUEST_ID.match(incoming) else uuid.uuid4().hex
-    request[REQUEST_ID] = request_id
-    started = time.perf_counter()
-    status = 500
-    with structlog.contextvars.bound_contextvars(request_id=request_id):
+def stack(gateway: Gateway) -> list[Middleware]:
+    """The app's middlewares, outermost first, bound to ``gateway``.
+
+    Bound once here rather than looked up per request (``request.config_dict`` builds a
+    chain of the app's mappings on every call).
+    """
+    return [request_context(gateway.telemetry), problem_errors, authenticate(gateway)]
+
+
+def request_context(telemetry: Telemetry) -> Middleware:
+    requests = telemetry.instruments.api_requests
+
+    @web.middleware
+    async def request_context(request: web.Request, handler: Handler) -> web.StreamResponse:
+        """Give every request an id (the caller's, if sane), bind it to logs, log the outcome."""
+        incoming = request.headers.get("X-Request-Id")
+        if incoming and _SAFE_REQUEST_ID.match(incoming):
+            request_id = incoming
+        else:
+            request_id = os.urandom(16).hex()  # as uuid4().hex looks, for a fifth of the cost
+        request[REQUEST_ID] = request_id
+        started = time.perf_counter()
+        status = 500
+        bound = structlog.contextvars.bind_contextvars(request_id=request_id)
         try:
             response = await handler(request)
             status = response.status
             response.headers["X-Request-Id"] = request_id
             return response
         finally:
-            elapsed_ms = (time.perf_counter() - started) * 1000
-            telemetry = request.config_dict[GATEWAY].telemetry
-            telemetry.instruments.api_requests.add(1, {"status": str(status)})
-            telemetry.instruments.error_rate.record(status >= 500)
+            requests.record(status)
             log.info(
                 "http.request",
                 method=request.method,
                 path=request.path,
                 status=status,
-                duration_ms=round(elapsed_ms, 2),
+                duration_ms=round((time.perf_counter() - started) * 1000, 2),
             )
+            structlog.contextvars.reset_contextvars(**bound)
+
+    return request_context
 
 
 @web.middleware
@@ -114,20 +131,24 @@ async def problem_errors(request: web.Request, handler) -> web.StreamResponse:
         )
 
 
-@web.middleware
-async def authenticate(request: web.Request, handler) -> web.StreamResponse:
-    """Every `/api/*` route needs a principal from the `authenticate_request` hook."""
-    public = getattr(request.match_info.handler, "__gateway_public__", False)
-    if (request.path == "/api" or request.path.startswith("/api/")) and not public:
-        gateway = request.config_dict[GATEWAY]
-        principal = await first_result(
-            gateway.pm.hook.authenticate_request, gateway=gateway, request=request
-        )
-        if principal is None:
-            error = Unauthenticated("send Authorization: Bearer <api key>")
-            return problems.from_error(
-                error, headers={"WWW-Authenticate": 'Bearer realm="gateway"'}
-            )
-        request[PRINCIPAL] = principal
-        structlog.contextvars.bind_contextvars(tenant_id=principal.tenant_id)
-    return await handler(request)
+def authenticate(gateway: Gateway) -> Middleware:
+    hook = gateway.pm.hook.authenticate_request
+
+    @web.middleware
+    async def authenticate(request: web.Request, handler: Handler) -> web.StreamResponse:
+        """Every `/api/*` route needs a principal from the `authenticate_request` hook."""
+        path = request.path
+        if (path == "/api" or path.startswith("/api/")) and not getattr(
+            request.match_info.handler, "__gateway_public__", False
+        ):
+            principal = await first_result(hook, gateway=gateway, request=request)
+            if principal is None:
+                error = Unauthenticated("send Authorization: Bearer <api key>")
+                return problems.from_error(
+                    error, headers={"WWW-Authenticate": 'Bearer realm="gateway"'}
+                )
+            request[PRINCIPAL] = principal
+            structlog.contextvars.bind_contextvars(tenant_id=principal.tenant_id)
+        return await handler(request)
+
+    return authenticate

@@ -95,3 +95,23 @@ async def test_traces_and_metrics_are_exported_over_otlp(aiohttp_server):
     paths = {path for path, _ in received}
     assert paths == {"/v1/traces", "/v1/metrics"}
     assert all(kind == "application/x-protobuf" for _, kind in received)
+
+
+def test_api_requests_are_counted_by_status_with_the_recent_5xx_share(monkeypatch):
+    from gateway import telemetry
+
+    clock = [1000.0]
+    monkeypatch.setattr(telemetry.time, "monotonic", lambda: clock[0])
+    requests = telemetry.ApiRequests()
+    for status in (200, 202, 202, 503):
+        requests.record(status)
+    assert [(o.attributes["status"], o.value) for o in requests.observe_requests(None)] == [
+        ("200", 1),
+        ("202", 2),
+        ("503", 1),
+    ]
+    assert requests.error_rate() == 0.25
+    clock[0] += requests.WINDOW + 1  # the 5xx is older than the window now
+    requests.record(200)
+    assert requests.error_rate() == 0.0
+    assert sum(o.value for o in requests.observe_requests(None)) == 5

@@ -302,7 +302,7 @@ async def publish(request: web.Request) -> web.Response:
     if key is not None and not (0 < len(key) <= 200):
         raise BadRequest("Idempotency-Key must be 1 to 200 characters")
     stored = await submit(
-        request.config_dict[GATEWAY],
+        request.app[GATEWAY],  # a route of the main app (config_dict costs a lookup chain)
         tenant_id=principal_of(request).tenant_id,
         body=body,
         idempotency_key=key,

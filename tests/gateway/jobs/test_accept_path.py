@@ -126,17 +126,61 @@ async def test_the_one_hop_batch_writes_exactly_what_the_portable_path_writes(li
     assert status == 200 and job["status"] == "scheduled" and job["scheduledAt"] == when
 
 
-async def test_concurrent_duplicates_in_one_batch_make_one_job(live):
-    connection_id, account_id = await account_of(live)
-    same = [queue(live, connection_id, account_id, key="dup") for _ in range(8)]
-    different = queue(live, connection_id, account_id, key="dup", title="other")
-    *answers, clash = await asyncio.gather(*same, different)
-    job_ids = {body["jobId"] for status, body in answers if status in (200, 202)}
-    assert len(job_ids) == 1
-    # Whichever body came first owns the key; every request with the other body is a 409.
-    assert sorted(status for status, _ in [*answers, clash]).count(202) == 1
-    assert clash[0] in (409, 202)
-    assert await jobs_count(live) == 1
+async def test_a_batch_without_keys_writes_what_a_batch_with_keys_writes(
+    aiohttp_server, tmp_path, database_url
+):
+    # PostgreSQL: a batch without Idempotency-Keys is one INSERT ... SELECT statement, the
+    # other goes through a transaction; SQLite: both take the one-hop path.
+    live = await start_live(aiohttp_server, tmp_path, database_url)
+    try:
+        connection_id, account_id = await account_of(live)
+        when = (utcnow() + timedelta(hours=2)).isoformat().replace("+00:00", "Z")
+        fields = {"title": "Ünïcode ✓", "scheduledAt": when, "options": {"examplesocial": {"x": 1}}}
+        status, plain = await queue(live, connection_id, account_id, **fields)
+        assert status == 202, plain
+        status, keyed = await queue(live, connection_id, account_id, key="keyed", **fields)
+        assert status == 202, keyed
+        async with live.gateway.session() as session:
+            a = dict((await session.get(PublishJobRow, plain["jobId"])).__dict__)
+            b = dict((await session.get(PublishJobRow, keyed["jobId"])).__dict__)
+        differ = {"_sa_instance_state", "id", "post_id", "idempotency_key", "created_at"}
+        differ |= {"updated_at", "next_attempt_at"}
+        assert {k: v for k, v in a.items() if k not in differ} == {
+            k: v for k, v in b.items() if k not in differ
+        }
+        assert a["request_json"]["options"] == {"examplesocial": {"x": 1}}
+        assert a["idempotency_key"] is None and a["polls"] == 0 and a["lease_owner"] is None
+        status, job = await live.api("GET", f"/api/jobs/{plain['jobId']}")
+        assert status == 200 and job["status"] == "scheduled" and job["scheduledAt"] == when
+
+        # The write refuses an account that went away since the cached view was taken.
+        async with live.gateway.transaction() as session:
+            await session.execute(text("UPDATE accounts SET active = false"))
+        status, problem = await queue(live, connection_id, account_id)
+        assert status == 404, problem
+        assert await jobs_count(live) == 2
+    finally:
+        await live.http.close()
+
+
+async def test_concurrent_duplicates_in_one_batch_make_one_job(
+    aiohttp_server, tmp_path, database_url
+):
+    live = await start_live(aiohttp_server, tmp_path, database_url)
+    try:
+        connection_id, account_id = await account_of(live)
+        same = [queue(live, connection_id, account_id, key="dup") for _ in range(8)]
+        different = queue(live, connection_id, account_id, key="dup", title="other")
+        plain = [queue(live, connection_id, account_id) for _ in range(4)]  # no key
+        *answers, clash = (await asyncio.gather(*same, different, *plain))[:-4]
+        job_ids = {body["jobId"] for status, body in answers if status in (200, 202)}
+        assert len(job_ids) == 1
+        # Whichever body came first owns the key; every request with the other body is a 409.
+        assert sorted(status for status, _ in [*answers, clash]).count(202) == 1
+        assert clash[0] in (409, 202)
+        assert await jobs_count(live) == 5  # the four without a key, and the key's one
+    finally:
+        await live.http.close()
 
 
 async def test_an_expired_key_is_freed_for_a_new_job(live):
