@@ -86,6 +86,9 @@ class Workers:
         self._stopping = asyncio.Event()
         # Idle workers, each waiting on its own future: a new job wakes one, not all of them.
         self._idle: collections.deque[asyncio.Future] = collections.deque()
+        # A wake that found every worker busy: the next to rest looks once more first, as its
+        # claim may have read the queue before the woken-for job was committed.
+        self._missed_wake = False
 
     def start(self) -> None:
         self._tasks = [
@@ -101,6 +104,7 @@ class Workers:
             if not waiter.done():
                 waiter.set_result(None)
                 return
+        self._missed_wake = True
 
     def _spare(self) -> int:
         """Workers that could start a job now: the idle ones."""
@@ -120,6 +124,9 @@ class Workers:
                 self.wake()
 
     async def _rest(self) -> None:
+        if self._missed_wake:
+            self._missed_wake = False
+            return
         waiter = asyncio.get_running_loop().create_future()
         self._idle.append(waiter)
         try:

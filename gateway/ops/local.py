@@ -7,6 +7,7 @@ import re
 import secrets
 import socket
 import tempfile
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -231,14 +232,20 @@ class ServedGateway:
         raise refused or ApiError(422, "no account to publish to")
 
     async def wait_job(
-        self, job_id: str, until: frozenset[str] = TERMINAL, within: float | None = None
+        self,
+        job_id: str,
+        until: frozenset[str] = TERMINAL,
+        within: float | None = None,
+        *,
+        done: Callable[[dict], Any] | None = None,
     ) -> dict:
-        """Poll the job until its status is in ``until`` (or the time is up: its last state)."""
+        """Poll the job until its status is in ``until``, or ``done(job)`` holds, or the time
+        is up; its last state."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + (within or self.job_wait_seconds)
         while True:
             job = await self.api("GET", f"/api/jobs/{job_id}")
-            if job["status"] in until or loop.time() > deadline:
+            if job["status"] in until or (done and done(job)) or loop.time() > deadline:
                 return job
             await asyncio.sleep(0.05)
 

@@ -262,7 +262,13 @@ async def _queue(local: ServedGateway, run: PlatformRun, publish: bool) -> str:
         raise CheckFailed("the same Idempotency-Key made a second job")
     if first["status"] != "scheduled":
         raise CheckFailed(f"a post for later is {first['status']}, not scheduled")
-    for _ in range(100):  # a platform's own scheduler may be taking it in: wait for that
+    if local.connector(run.platform).capabilities.native_scheduling:
+        # The platform's own scheduler takes it: cancel once it holds it, so that cancelling
+        # also takes it back there (a cancel before that would only be the gateway's).
+        held = await local.wait_job(first["jobId"], done=lambda job: job["remotePostId"])
+        if not held["remotePostId"]:
+            raise CheckFailed(f"the platform did not take the scheduled post: {_error(held)}")
+    for _ in range(100):  # a worker may be checking it with the platform: wait for that
         try:
             await local.api("DELETE", f"/api/jobs/{first['jobId']}")
             break
