@@ -42,6 +42,9 @@ class DatabaseSettings:
     migrate_on_start: bool = True
     pool_size: int = 10
     busy_timeout_ms: int = 5000
+    # SQLite: FULL syncs every commit, so an accepted job survives a power cut, not only a
+    # crash of the process (NORMAL, in WAL mode); group commits keep that cheap.
+    sqlite_synchronous: str = "full"
     echo: bool = False
 
 
@@ -401,6 +404,8 @@ def _validate(settings: Settings) -> None:
         raise ConfigError(
             "database.url", "must start with sqlite+aiosqlite:// or postgresql+asyncpg://"
         )
+    if settings.database.sqlite_synchronous.lower() not in ("normal", "full", "extra"):
+        raise ConfigError("database.sqlite_synchronous", "must be 'normal', 'full' or 'extra'")
     if settings.auth.key_cache_seconds < 0:
         raise ConfigError("auth.key_cache_seconds", "must be 0 (no cache) or more")
     if settings.jobs.max_attempts < 1 or not settings.jobs.backoff_seconds:

@@ -31,14 +31,14 @@ def create_engine(settings: DatabaseSettings) -> AsyncEngine:
             echo=settings.echo,
             connect_args={"timeout": settings.busy_timeout_ms / 1000},
         )
-        _configure_sqlite(engine, settings.busy_timeout_ms)
+        _configure_sqlite(engine, settings.busy_timeout_ms, settings.sqlite_synchronous)
         return engine
     return create_async_engine(
         url, echo=settings.echo, pool_size=settings.pool_size, pool_pre_ping=True
     )
 
 
-def _configure_sqlite(engine: AsyncEngine, busy_timeout_ms: int) -> None:
+def _configure_sqlite(engine: AsyncEngine, busy_timeout_ms: int, synchronous: str) -> None:
     @event.listens_for(engine.sync_engine, "connect")
     def on_connect(dbapi_connection, _record) -> None:
         # pysqlite's own transaction handling would defer BEGIN; we issue BEGIN ourselves so
@@ -48,7 +48,7 @@ def _configure_sqlite(engine: AsyncEngine, busy_timeout_ms: int) -> None:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute(f"PRAGMA synchronous={synchronous.upper()}")
         cursor.close()
 
     @event.listens_for(engine.sync_engine, "begin")

@@ -94,6 +94,11 @@ def test_platform_sections_from_the_environment(tmp_path):
         ('[core]\nmode = "staging"\n', {}, "config: core.mode: must be 'sandbox' or 'production'"),
         ('[core]\nmode = "production"\n', {}, "config: vault.keys: required outside sandbox mode"),
         ('[database]\nurl = "mysql://x"\n', {}, "config: database.url: must start with"),
+        (
+            '[database]\nsqlite_synchronous = "off"\n',
+            {},
+            "config: database.sqlite_synchronous: must be 'normal', 'full' or 'extra'",
+        ),
         ("", {"GATEWAY_SERVER_PORT": "x"}, "config: server.port: expected a whole number, got 'x'"),
         ("", {"GATEWAY_NOPE_KEY": "1"}, "config: GATEWAY_NOPE_KEY: unknown setting"),
         (

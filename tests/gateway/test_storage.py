@@ -63,6 +63,8 @@ async def test_sqlite_runs_with_wal_busy_timeout_and_foreign_keys(tmp_path):
         async with engine.connect() as conn:
             assert (await conn.execute(text("PRAGMA journal_mode"))).scalar() == "wal"
             assert (await conn.execute(text("PRAGMA busy_timeout"))).scalar() == 4321
+            # FULL: a commit, and so a 202, survives a power cut, not only a process crash.
+            assert (await conn.execute(text("PRAGMA synchronous"))).scalar() == 2
             assert (await conn.execute(text("PRAGMA foreign_keys"))).scalar() == 1
     finally:
         await engine.dispose()
