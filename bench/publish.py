@@ -304,8 +304,8 @@ def main() -> None:
     parser.add_argument("--profile", help="write the server's cProfile stats to this file")
     parser.add_argument(
         "--synchronous",
-        choices=("FULL", "EXTRA"),
-        help="SQLite: fsync the WAL at every commit (the default is NORMAL)",
+        choices=("NORMAL", "FULL", "EXTRA"),
+        help="SQLite: override database.sqlite_synchronous (the default is FULL)",
     )
     parser.add_argument("--serve", help=argparse.SUPPRESS)  # internal: the server process
     args = parser.parse_args()
@@ -338,7 +338,7 @@ def main() -> None:
             ", uvloop" if args.uvloop else ""
         )
         if args.database == "sqlite":
-            label += f", synchronous={args.synchronous or 'NORMAL'}"
+            label += f", synchronous={args.synchronous or 'FULL'}"
         try:
             if args.idempotency_keys:
                 label += ", Idempotency-Key"
