@@ -81,15 +81,30 @@ async def open_credentials(
     return credentials_of(row, secret, token)
 
 
+def token_pair(secret: Secret | None) -> tuple[Secret | None, Secret | None]:
+    """The access and refresh tokens in an opened token secret (None: no tokens)."""
+    if secret is None:
+        return None, None
+    fields = json.loads(secret.reveal())
+    access = Secret(fields["access_token"]) if fields.get("access_token") else None
+    refresh = Secret(fields["refresh_token"]) if fields.get("refresh_token") else None
+    return access, refresh
+
+
 def credentials_of(
     row: ConnectionRow, secret: Secret | None, token: TokenSource | None = None
 ) -> Credentials:
     """The connection's credentials from its row and its opened token secret (None: no tokens)."""
-    access = refresh = None
-    if secret is not None:
-        fields = json.loads(secret.reveal())
-        access = Secret(fields["access_token"]) if fields.get("access_token") else None
-        refresh = Secret(fields["refresh_token"]) if fields.get("refresh_token") else None
+    return credentials_with(row, *token_pair(secret), token)
+
+
+def credentials_with(
+    row: ConnectionRow,
+    access: Secret | None,
+    refresh: Secret | None,
+    token: TokenSource | None = None,
+) -> Credentials:
+    """The connection's credentials from its row and its tokens."""
     return Credentials(
         connection_id=row.id,
         platform=row.platform,

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import and_, bindparam, func, literal_column, select
 from sqlalchemy.orm import aliased
 
+from ..connections.store import credentials_with, token_pair
 from ..connections.tokens import CLOCK_SKEW, ConnectionTokenSource
 from ..connector import Connector
 from ..credentials import Credentials
@@ -232,7 +233,7 @@ def _target(
         connector=connector,
         account=AccountRef.of(account, opened[account.id]),
         request=publish_request(job.request_json, job.platform),
-        credentials=_credentials(connection, *opened[connection.id]),
+        credentials=credentials_with(connection, *opened[connection.id]),
     )
 
 
@@ -281,34 +282,8 @@ def _tokens(
 ) -> tuple[Secret | None, Secret | None, ConnectionTokenSource]:
     """The connection's access and refresh tokens, and the token source the outbound client
     uses (shared by the jobs of the connection: a refresh after a 401 serves them all)."""
-    access = refresh = None
-    secret = _open(gateway.vault, sealed)
-    if secret is not None:
-        fields = json.loads(secret.reveal())
-        access = Secret(fields["access_token"]) if fields.get("access_token") else None
-        refresh = Secret(fields["refresh_token"]) if fields.get("refresh_token") else None
+    access, refresh = token_pair(_open(gateway.vault, sealed))
     source = ConnectionTokenSource(
         gateway.tokens, connection.id, access.reveal() if access is not None else None
     )
     return access, refresh, source
-
-
-def _credentials(
-    connection: ConnectionRow,
-    access: Secret | None,
-    refresh: Secret | None,
-    source: ConnectionTokenSource,
-) -> Credentials:
-    """The connection's credentials as the token manager hands them out (its ``_read``)."""
-    return Credentials(
-        connection_id=connection.id,
-        platform=connection.platform,
-        access_token=access,
-        refresh_token=refresh,
-        expires_at=connection.token_expires_at,
-        refresh_expires_at=connection.refresh_expires_at,
-        scopes=tuple(connection.scopes.split()),
-        external_user_id=connection.external_user_id,
-        metadata=dict(connection.metadata_json or {}),
-        token=source,
-    )
