@@ -65,6 +65,9 @@ class Claimer:
         self.owner = owner
         self._rotation: deque[str] = deque()
         self._rotation_read = 0.0
+        # When set, only these tenants' jobs are claimed (`gateway validate` on a production
+        # database works its own tenant's jobs, not the cluster's).
+        self.only_tenants: frozenset[str] | None = None
         self._swept = float("-inf")
         # Events of jobs buried while claiming, told to observers once the claim commits.
         self.buried: list = []
@@ -83,7 +86,10 @@ class Claimer:
 
     async def refresh_rotation(self, session: AsyncSession) -> None:
         """Re-read the tenants with due work."""
-        self._rotation = deque(await JobRepository(session).tenants_with_due_work(utcnow()))
+        due = await JobRepository(session).tenants_with_due_work(utcnow())
+        if self.only_tenants is not None:
+            due = [tenant for tenant in due if tenant in self.only_tenants]
+        self._rotation = deque(due)
         self._rotation_read = time.monotonic()
 
     async def sweep_lost_leases(self, session: AsyncSession) -> None:

@@ -13,6 +13,7 @@ from sqlalchemy import select
 from ..admin import create_key, revoke_key
 from ..db.models import TenantRow
 from ..db.repositories import TenantRepository
+from ..jobs.worker import Workers
 from ..settings import Settings
 from ..types import OAuth2Spec
 from .local import ServedGateway, free_port
@@ -63,7 +64,8 @@ class LiveGateway(ServedGateway):
             connections=replace(settings.connections, background=False),
             webhooks=replace(settings.webhooks, background=False),
             alerts=replace(settings.alerts, dlq_webhook_url=""),
-            jobs=replace(settings.jobs, concurrency=self._workers),
+            # Its own workers start once it knows its tenant (see sign_in).
+            jobs=replace(settings.jobs, concurrency=0),
         )
 
     async def bind(self, runner: web.AppRunner) -> int:
@@ -91,6 +93,11 @@ class LiveGateway(ServedGateway):
                 tenant_id = (await TenantRepository(session).create(VALIDATION_TENANT)).id
         issued = await create_key(self.gateway, tenant_id)
         self._key_id = issued.key_id
+        # Workers for this tenant's jobs only: the cluster's own workers keep the rest.
+        workers = Workers(self.gateway, self._workers)
+        workers.claimer.only_tenants = frozenset({tenant_id})
+        workers.start()
+        self.gateway.workers = workers  # stopped with the gateway
         return issued.api_key
 
     async def sign_out(self) -> None:

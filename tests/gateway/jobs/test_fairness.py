@@ -41,3 +41,31 @@ async def test_a_quiet_tenant_is_served_between_a_noisy_tenants_jobs(live):
     while await workers.run_once():
         pass
     assert {(await job(live, job_id))["status"] for job_id in noisy} == {"published"}
+
+
+async def test_a_claimer_limited_to_tenants_leaves_the_others_jobs_alone(live):
+    connection_id, account_id = await account_of(live)
+    theirs = (await queue(live, connection_id, account_id))[1]["jobId"]
+    mine_key = await admin.create_tenant(live.gateway, "mine")
+    status, body, _ = await live.connect(key=mine_key, login_as="mine-user")
+    assert status == 200, body
+    _, accounts = await live.api(
+        "GET", f"/api/connections/{body['connectionId']}/accounts", key=mine_key
+    )
+    _, mine = await live.api(
+        "POST",
+        "/api/publish",
+        key=mine_key,
+        json={
+            "connectionId": body["connectionId"],
+            "accountId": accounts["data"][0]["id"],
+            "body": "Mine",
+        },
+    )
+    workers = Workers(live.gateway, 1)
+    workers.claimer.only_tenants = frozenset({mine_key.tenant_id})
+    assert await workers.run_once()
+    assert not await workers.run_once()
+    published = (await live.api("GET", f"/api/jobs/{mine['jobId']}", key=mine_key))[1]
+    assert published["status"] == "published"
+    assert (await job(live, theirs))["status"] == "queued"
