@@ -8,8 +8,8 @@ bulk-loaded (mostly published, some waiting, failed, dead, running, processing; 
 many tenants; secondary indexes are dropped for the load and rebuilt as the migrations define
 them). Each query is then timed as the gateway runs it, through the gateway's own sessions:
 
-- job claim: ``Workers.claim()`` whole (lost leases, the tenants with due work, one tenant's
-  due jobs, the fenced take, the commit), and each of its queries alone;
+- job claim: ``Workers.claim()`` whole (lost leases, the tenants with due work, the due
+  candidates of the next tenants, the fenced take, the commit), and each of its queries alone;
 - the connection scheduler's due refreshes and due health checks (``ConnectionRepository``);
 - the webhook outbox's due deliveries (the query of ``Deliverer.deliver_due``);
 - due analytics collections (``AnalyticsRepository.due``).
@@ -444,13 +444,15 @@ def queries(gateway: Gateway) -> list[tuple[str, Callable[[], Awaitable[int]]]]:
 
     async def tenants(session):
         found = await JobRepository(session).tenants_with_due_work(_now())
-        first_tenant[:] = found[:1]
+        first_tenant[:] = found[:10]
         return found
 
-    async def one_tenant(session):
-        return await JobRepository(session).due_for_tenant(
-            first_tenant[0], _now(), 10, skip_locked=skip_locked
+    async def candidates(session):
+        # A batch claim's read: the first due jobs of the next tenants in the rotation.
+        found = await JobRepository(session).due_candidates(
+            first_tenant, _now(), 10, skip_locked=skip_locked
         )
+        return [row for rows in found.values() for row in rows]
 
     async def floor(session):
         return (await session.execute(text("SELECT 1"))).all()
@@ -465,7 +467,7 @@ def queries(gateway: Gateway) -> list[tuple[str, Callable[[], Awaitable[int]]]]:
             ),
         ),
         ("  tenants_with_due_work", lambda: read(tenants)),
-        ("  due_for_tenant", lambda: read(one_tenant)),
+        ("  due_candidates (10 tenants, 10 each)", lambda: read(candidates)),
         ("  (alternative: DISTINCT tenant_id of due jobs)", lambda: read(due_tenants)),
         (
             "connections due for refresh",

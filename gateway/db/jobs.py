@@ -167,17 +167,6 @@ class JobRepository:
         result = await self.session.execute(query)
         return list(result.scalars())
 
-    async def due_for_tenant(
-        self, tenant_id: str, now: datetime, limit: int, *, skip_locked: bool
-    ) -> list[PublishJobRow]:
-        query = (
-            select(PublishJobRow)
-            .where(PublishJobRow.tenant_id == tenant_id, _due(now))
-            .order_by(PublishJobRow.next_attempt_at)
-            .limit(limit)
-        )
-        return await self._lock(query, skip_locked)
-
     async def _lock(self, query, skip_locked: bool) -> list[PublishJobRow]:
         if skip_locked:
             # PostgreSQL: several workers on several machines take different rows.
