@@ -29,6 +29,11 @@ CANDIDATES_PER_TENANT = 10
 # A claim reads each tenant's due jobs at most this many times (more when one has a backlog
 # and the others have too little to fill the batch).
 READS_PER_CLAIM = 3
+# Tenants whose candidates one read asks for, next in turn first: with a thousand tenants
+# waiting, a claim must not read them all (one statement each on PostgreSQL; on SQLite one
+# compound statement, which may have at most 500 parts).
+TENANTS_PER_READ = 50
+MAX_TENANTS_PER_READ = 400
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,7 +118,10 @@ class Claimer:
         taken = []
         serial_taken: set[str] = set()  # accounts of one-at-a-time platforms, in this batch
         last_served = None
-        more = order  # the tenants that may have more due jobs than were read
+        unread = deque(order)
+        width = min(max(want, TENANTS_PER_READ), MAX_TENANTS_PER_READ)
+        # The tenants to read: the next in turn, then those that may have more than was read.
+        more = [unread.popleft() for _ in range(min(width, len(unread)))]
         for _ in range(READS_PER_CLAIM):
             if not more or len(taken) >= want:
                 break
@@ -148,6 +156,9 @@ class Claimer:
                         break
                 turn = next_turn
             more = [tenant_id for tenant_id in order if tenant_id in full and not pools[tenant_id]]
+            if len(taken) < want:  # the tenants read had too little: the next ones in turn
+                room = max(width - len(more), 0)
+                more += [unread.popleft() for _ in range(min(room, len(unread)))]
         self._turn_after(last_served)
         if not taken:
             return []
