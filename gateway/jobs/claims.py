@@ -32,7 +32,7 @@ READS_PER_CLAIM = 3
 # Tenants whose candidates one read asks for, next in turn first: with a thousand tenants
 # waiting, a claim must not read them all (one statement each on PostgreSQL; on SQLite one
 # compound statement, which may have at most 500 parts).
-TENANTS_PER_READ = 50
+TENANTS_PER_READ = 10
 MAX_TENANTS_PER_READ = 400
 
 
