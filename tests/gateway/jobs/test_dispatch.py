@@ -7,7 +7,6 @@ import asyncio
 import pytest
 from sqlalchemy import select
 
-from gateway import admin
 from gateway.db.base import utcnow
 from gateway.db.jobs import JobRepository
 from gateway.db.models import PublishJobRow, WebhookDeliveryRow
@@ -15,7 +14,7 @@ from gateway.jobs.dispatch import Outcome
 from gateway.jobs.worker import Workers
 
 from ..connections.conftest import start_live
-from .test_pipeline import account_of, job, queue
+from .test_pipeline import account_of, another_tenant_publishes, job, queue
 
 
 @pytest.fixture
@@ -104,22 +103,7 @@ async def test_a_batch_claim_takes_turns_between_tenants(live_db):
     live = live_db
     connection_id, account_id = await account_of(live)
     noisy = [(await queue(live, connection_id, account_id))[1]["jobId"] for _ in range(6)]
-    quiet_key = await admin.create_tenant(live.gateway, "quiet")
-    status, body, _ = await live.connect(key=quiet_key, login_as="quiet-user")
-    assert status == 200, body
-    _, accounts = await live.api(
-        "GET", f"/api/connections/{body['connectionId']}/accounts", key=quiet_key
-    )
-    _, quiet = await live.api(
-        "POST",
-        "/api/publish",
-        key=quiet_key,
-        json={
-            "connectionId": body["connectionId"],
-            "accountId": accounts["data"][0]["id"],
-            "body": "Quiet",
-        },
-    )
+    _, quiet = await another_tenant_publishes(live, "quiet", "Quiet")
     claimed = [j.id for j in await claim_together(Workers(live.gateway, 3), 3)]
     assert len(claimed) == 3 and quiet["jobId"] in claimed  # not three of the noisy backlog
     assert sum(job_id in noisy for job_id in claimed) == 2

@@ -2,34 +2,16 @@
 
 from __future__ import annotations
 
-from gateway import admin
 from gateway.jobs.worker import Workers
 
-from .test_pipeline import account_of, job, queue
+from .test_pipeline import account_of, another_tenant_publishes, job, queue
 
 
 async def test_a_quiet_tenant_is_served_between_a_noisy_tenants_jobs(live):
     connection_id, account_id = await account_of(live)
     noisy = [(await queue(live, connection_id, account_id))[1]["jobId"] for _ in range(20)]
 
-    quiet_key = await admin.create_tenant(live.gateway, "quiet")
-    status, body, _ = await live.connect(key=quiet_key, login_as="quiet-user")
-    assert status == 200, body
-    quiet_connection = body["connectionId"]
-    _, accounts = await live.api(
-        "GET", f"/api/connections/{quiet_connection}/accounts", key=quiet_key
-    )
-    status, accepted = await live.api(
-        "POST",
-        "/api/publish",
-        key=quiet_key,
-        json={
-            "connectionId": quiet_connection,
-            "accountId": accounts["data"][0]["id"],
-            "body": "Quiet",
-        },
-    )
-    assert status == 202
+    quiet_key, accepted = await another_tenant_publishes(live, "quiet", "Quiet")
 
     workers = Workers(live.gateway, 1)
     for _ in range(2):  # first in line was the noisy tenant; the next turn is the quiet one's
@@ -46,22 +28,7 @@ async def test_a_quiet_tenant_is_served_between_a_noisy_tenants_jobs(live):
 async def test_a_claimer_limited_to_tenants_leaves_the_others_jobs_alone(live):
     connection_id, account_id = await account_of(live)
     theirs = (await queue(live, connection_id, account_id))[1]["jobId"]
-    mine_key = await admin.create_tenant(live.gateway, "mine")
-    status, body, _ = await live.connect(key=mine_key, login_as="mine-user")
-    assert status == 200, body
-    _, accounts = await live.api(
-        "GET", f"/api/connections/{body['connectionId']}/accounts", key=mine_key
-    )
-    _, mine = await live.api(
-        "POST",
-        "/api/publish",
-        key=mine_key,
-        json={
-            "connectionId": body["connectionId"],
-            "accountId": accounts["data"][0]["id"],
-            "body": "Mine",
-        },
-    )
+    mine_key, mine = await another_tenant_publishes(live, "mine", "Mine")
     workers = Workers(live.gateway, 1)
     workers.claimer.only_tenants = frozenset({mine_key.tenant_id})
     assert await workers.run_once()

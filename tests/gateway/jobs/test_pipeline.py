@@ -29,6 +29,25 @@ async def queue(live, connection_id, account_id, *, key=None, **fields):
     return await live.api("POST", "/api/publish", json=body, headers_extra=headers)
 
 
+async def another_tenant_publishes(live, name: str, body: str):
+    """A second tenant connects its own account and publishes one post: (its key, the 202)."""
+    from gateway import admin
+
+    key = await admin.create_tenant(live.gateway, name)
+    status, connected, _ = await live.connect(key=key, login_as=f"{name}-user")
+    assert status == 200, connected
+    connection_id = connected["connectionId"]
+    _, accounts = await live.api("GET", f"/api/connections/{connection_id}/accounts", key=key)
+    status, accepted = await live.api(
+        "POST",
+        "/api/publish",
+        key=key,
+        json={"connectionId": connection_id, "accountId": accounts["data"][0]["id"], "body": body},
+    )
+    assert status == 202, accepted
+    return key, accepted
+
+
 async def job(live, job_id) -> dict:
     status, body = await live.api("GET", f"/api/jobs/{job_id}")
     assert status == 200, body
