@@ -34,6 +34,22 @@ def gateway_env(tmp_path: Path, site: Path, **settings: str) -> dict[str, str]:
     return env
 
 
+async def run_gateway(*args: str, env: dict[str, str], cwd: Path) -> tuple[int, str, str]:
+    """``python -m gateway ARGS`` run to its end in ``cwd``: exit code, stdout, stderr."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "gateway",
+        *args,
+        env=env,
+        cwd=cwd,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(process.communicate(), 120)
+    return process.returncode, out.decode(), err.decode()
+
+
 async def spawn_gateway(
     *args: str, env: dict[str, str], capture: bool = False, log_file: Path | None = None
 ):

@@ -49,12 +49,10 @@ class LiveGateway(ServedGateway):
         consent_timeout: float,
         tell: Callable[[str], None],
         workers: int = 2,
-        environ: dict[str, str] | None = None,
     ) -> None:
         super().__init__(settings, workers=workers)
         self.consent_timeout = consent_timeout
         self.tell = tell
-        self.environ = os.environ if environ is None else environ
         self._key_id = ""
 
     def prepare(self, settings: Settings) -> Settings:
@@ -140,7 +138,7 @@ class LiveGateway(ServedGateway):
 
     async def _connect_api_key(self, platform: str) -> str:
         variable = api_key_variable(platform)
-        key = self.environ.get(variable)
+        key = os.environ.get(variable)
         if not key:
             raise LookupError(f"set {variable} to the account's API key")
         body = await self.api(

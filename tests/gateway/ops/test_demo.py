@@ -2,26 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
-import sys
-
-from ...support import gateway_env
+from ...support import gateway_env, run_gateway
 
 
 async def test_the_demo_connects_publishes_and_replays(tmp_path, installed_example):
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "gateway",
-        "demo",
-        env=gateway_env(tmp_path / "var", installed_example),
-        cwd=tmp_path,  # no config file here: the embedded defaults
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
+    # cwd has no config file: the embedded defaults.
+    code, out, err = await run_gateway(
+        "demo", env=gateway_env(tmp_path / "var", installed_example), cwd=tmp_path
     )
-    out, err = await asyncio.wait_for(process.communicate(), 120)
-    out, err = out.decode(), err.decode()
-    assert process.returncode == 0, out + err
+    assert code == 0, out + err
     lines = [line.split() for line in out.splitlines()]
     connected = {line[0]: line for line in lines if line[4:5] == ["healthy"]}
     # The built-in plugins' sandboxes and the installed third-party one, alike.
@@ -46,19 +35,10 @@ async def test_the_demo_runs_on_the_built_in_plugins_alone(tmp_path):
     """A fresh clone has no third-party plugin: the README's tour starts here."""
     empty_site = tmp_path / "site"
     empty_site.mkdir()
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "gateway",
-        "demo",
-        env=gateway_env(tmp_path / "var", empty_site),
-        cwd=tmp_path,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
+    code, out, err = await run_gateway(
+        "demo", env=gateway_env(tmp_path / "var", empty_site), cwd=tmp_path
     )
-    out, err = await asyncio.wait_for(process.communicate(), 120)
-    out, err = out.decode(), err.decode()
-    assert process.returncode == 0, out + err
+    assert code == 0, out + err
     lines = [line.split() for line in out.splitlines()]
     for platform in ("meta", "mailchimp"):
         [row] = [line for line in lines if line[:1] == [platform] and "→" in line]

@@ -2,32 +2,18 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import sys
 
 import aiohttp
 
-from ...support import gateway_env
+from ...support import gateway_env, run_gateway
 
 REPORT = "logs/connector_test_results.json"
 
 
 async def validate(tmp_path, installed_example, *args, **settings) -> tuple[int, str, str]:
     env = gateway_env(tmp_path / "var", installed_example, **settings)
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "gateway",
-        "validate",
-        *args,
-        env=env,
-        cwd=tmp_path,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(process.communicate(), 120)
-    return process.returncode, out.decode(), err.decode()
+    return await run_gateway("validate", *args, env=env, cwd=tmp_path)
 
 
 def checks_of(report: dict) -> dict[tuple[str, str], dict]:

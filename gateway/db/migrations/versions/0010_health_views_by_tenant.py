@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import importlib.util
 from collections.abc import Callable
+from functools import cache
 from pathlib import Path
 from types import ModuleType
 
@@ -49,6 +50,7 @@ INDEXES = (
 )
 
 
+@cache
 def _0008() -> ModuleType:
     """The 0008 revision, for its dialect helpers and (on downgrade) its view bodies."""
     path = Path(__file__).with_name("0008_health_views.py")
