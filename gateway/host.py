@@ -33,6 +33,7 @@ from .settings import Settings
 from .telemetry import Telemetry
 from .types import Event, OAuth2Spec
 from .vault import Vault, dev_key_entry
+from .webhooks import outbox
 from .webhooks.outbox import EVENTS, Deliverer
 
 log = structlog.get_logger("gateway")
@@ -291,8 +292,12 @@ class Gateway:
         """A session in a write transaction, committed on exit (rolled back on error)."""
         if self.writer is None:
             raise StartupError("the gateway has not been started")
-        async with self.write_turn(), self.writer() as session, session.begin():
-            yield session
+        async with self.write_turn(), self.writer() as session:
+            async with session.begin():
+                yield session
+            # Deliveries staged in the transaction are due now that it committed.
+            if session.info.pop(outbox.STAGED, False) and self.deliverer is not None:
+                self.deliverer.wake()
 
     @asynccontextmanager
     async def write_turn(self) -> AsyncIterator[None]:

@@ -122,8 +122,6 @@ class HealthLog:
             changed = [event for event in events if event is not None]
             if changed:
                 await outbox.stage_many(session, changed)
-        if changed and self.gateway.deliverer is not None:
-            self.gateway.deliverer.wake()
         return [None if e is None else replace(e, outboxed=True) for e in events]
 
 

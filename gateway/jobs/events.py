@@ -71,10 +71,7 @@ async def stage_all(session: AsyncSession, events: list[Event]) -> list[Event]:
 
 
 async def announce(gateway: Gateway, events: list[Event]) -> None:
-    """After the commit: wake the deliverer and tell the `track_event` observers."""
-    if not events:
-        return
-    if gateway.deliverer is not None:
-        gateway.deliverer.wake()
+    """After the commit, tell the `track_event` observers (the commit woke the deliverer if it
+    staged deliveries)."""
     for event in events:
         await gateway.emit(event)

@@ -37,6 +37,9 @@ EVENTS = frozenset(
 )
 # Waits after the 1st, 2nd... failed delivery; the last repeats until the event is 3 days old.
 RETRY_STEPS = (10, 60, 300, 1800, 7200, 21600)
+# Set in a session's ``info`` when deliveries were added to it: the gateway's transaction wakes
+# the deliverer once it commits (a transaction that staged none wakes nobody).
+STAGED = "outbox_staged"
 GIVE_UP_AFTER = timedelta(days=3)
 
 
@@ -54,10 +57,7 @@ async def enqueue(gateway: Gateway, event: Event) -> int:
         if not await _subscribers(session, event):
             return 0  # the common case costs a read, not the write lock
     async with gateway.transaction() as session:
-        written = await stage(session, event)
-    if written and gateway.deliverer is not None:
-        gateway.deliverer.wake()
-    return written
+        return await stage(session, event)
 
 
 async def stage(session: AsyncSession, event: Event) -> int:
@@ -70,6 +70,9 @@ async def stage(session: AsyncSession, event: Event) -> int:
 
 
 def _add_deliveries(session: AsyncSession, event: Event, targets: list[WebhookEndpointRow]) -> None:
+    if not targets:
+        return
+    session.info[STAGED] = True
     occurred = rfc3339(event.occurred_at or utcnow())
     for endpoint in targets:
         delivery_id = new_id("evt")
@@ -130,6 +133,7 @@ class Deliverer:
         self._stopping = asyncio.Event()
         self._task: asyncio.Task | None = None
         self._http: aiohttp.ClientSession | None = None
+        self.passes = 0  # background passes made (each reads the due deliveries)
 
     def start(self) -> None:
         self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10))
@@ -157,6 +161,7 @@ class Deliverer:
 
     async def _run(self) -> None:
         while not self._stopping.is_set():
+            self.passes += 1
             try:
                 await self.deliver_due()
             except Exception:  # a bad pass must not end the loop

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import pytest
@@ -156,3 +157,43 @@ async def test_a_job_published_after_a_retry_is_announced_without_the_old_error(
     assert events["job.failed"]["error"]["code"] == "transient"
     assert events["job.published"]["remotePostId"]
     assert events["job.published"]["error"] is None
+
+
+@pytest.fixture
+async def background(aiohttp_server, tmp_path):
+    """A gateway whose worker and deliverer run in the background; the deliverer would look for
+    due deliveries on its own only once a minute."""
+    running = await start_live(
+        aiohttp_server,
+        tmp_path,
+        jobs={"concurrency": 1, "poll_seconds": 0.1},
+        webhooks={"background": True, "poll_seconds": 60},
+    )
+    yield running
+    await running.http.close()
+
+
+async def test_a_delivery_goes_out_as_soon_as_its_transaction_commits(background, receiver):
+    url, received, _ = receiver
+    await subscribe(background, url)
+    connection_id, account_id = await account_of(background)
+    _, accepted = await queue(background, connection_id, account_id)
+    for _ in range(200):  # long before the deliverer's own minute is up
+        if received:
+            break
+        await asyncio.sleep(0.05)
+    [(body, _headers)] = received
+    assert json.loads(body)["data"]["jobId"] == accepted["jobId"]
+
+
+async def test_a_job_without_subscribers_wakes_no_deliverer(background):
+    connection_id, account_id = await account_of(background)
+    _, accepted = await queue(background, connection_id, account_id)
+    for _ in range(200):
+        _, job = await background.api("GET", f"/api/jobs/{accepted['jobId']}")
+        if job["status"] == "published":
+            break
+        await asyncio.sleep(0.05)
+    assert job["status"] == "published"
+    await asyncio.sleep(0.2)  # a wake would have made a pass by now
+    assert background.gateway.deliverer.passes == 1  # the first, at start
