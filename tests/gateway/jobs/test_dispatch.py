@@ -183,3 +183,17 @@ async def test_a_claim_with_six_hundred_tenants_waiting_reads_a_few_of_them(live
     claimed = [await workers.claim() for _ in range(3)]
     assert all(job is not None for job in claimed)
     assert len({job.tenant_id for job in claimed}) == 3  # tenants still take turns
+
+
+async def test_a_wake_while_every_worker_is_busy_is_not_lost(live_db):
+    """A job queued while every worker is busy (say, finishing a claim that read the queue just
+    before the job committed): the next worker to rest looks once more before it sleeps, rather
+    than leave the job to the ticker."""
+    workers = Workers(live_db.gateway, 1)  # not started: no worker is resting
+    workers.wake()
+    await asyncio.wait_for(workers._rest(), 5)  # returns at once: the worker looks again
+    resting = asyncio.ensure_future(workers._rest())  # the wake is used up: now it sleeps
+    await asyncio.sleep(0.05)
+    assert not resting.done()
+    workers.wake()
+    await asyncio.wait_for(resting, 5)
