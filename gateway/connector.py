@@ -215,6 +215,12 @@ class Connector:
         where the platform takes one, or put it where ``find_published`` can look for it."""
         raise self._unsupported("publishing")
 
+    @property
+    def reconciles(self) -> bool:
+        """Whether it can tell, after an unknown outcome, if the post went out (it implements
+        :meth:`find_published`)."""
+        return type(self).find_published is not Connector.find_published
+
     async def find_published(
         self,
         request: PublishRequest,

@@ -44,6 +44,16 @@ class Claimed:
     was: str
 
 
+# Error codes of an attempt that may have published: the next attempt looks for the post
+# first (a job buried as ``worker_lost`` is run again only when replayed from the DLQ).
+OUTCOME_IN_DOUBT = frozenset({"outcome_unknown", "worker_lost"})
+
+
+def outcome_in_doubt(job: PublishJobRow) -> bool:
+    """Whether ``job``'s last attempt may have published without its outcome being recorded."""
+    return (job.error_json or {}).get("code") in OUTCOME_IN_DOUBT
+
+
 def dead_letter(code: str, message: str) -> dict:
     return {
         "code": code,

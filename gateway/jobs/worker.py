@@ -22,7 +22,6 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from ..connector import Connector
 from ..db.base import utcnow
 from ..db.connections import ConnectionRepository
 from ..db.jobs import JobRepository
@@ -38,7 +37,7 @@ from ..errors import (
 from ..types import PublishResult
 from .analytics import first_collection
 from .backoff import next_attempt
-from .claims import Claimer
+from .claims import Claimer, outcome_in_doubt
 from .dispatch import Dispatcher, Handout, Outcome
 from .events import announce
 from .leases import LeaseChecks
@@ -249,8 +248,8 @@ class Workers:
 
     async def _publish(self, job: PublishJobRow, target: Target, lease: Lease) -> PublishResult:
         connector, account, request = target.connector, target.account, target.request
-        can_look = type(connector).find_published is not Connector.find_published
-        if (job.error_json or {}).get("code") == "outcome_unknown":
+        can_look = connector.reconciles
+        if outcome_in_doubt(job):
             # The last attempt may have published (the call timed out after sending, or its
             # worker stopped mid-call): look first, so that this attempt cannot post twice.
             if not can_look:

@@ -11,6 +11,7 @@ from ...db.base import utcnow
 from ...db.jobs import JobRepository
 from ...db.models import PublishJobRow
 from ...errors import BadRequest, Conflict, NotFound, ResourceNotFound
+from ...jobs.claims import outcome_in_doubt
 from ...jobs.submit import submit
 from ...jobs.targets import load_target
 from ...timefmt import rfc3339
@@ -129,6 +130,11 @@ ACCEPTED = {
         "postId": {"type": "string"},
     },
 }
+
+REPLAYED_UNCHECKED = (
+    "replayed from the DLQ after an unknown outcome; the platform cannot be asked whether the "
+    "earlier attempt posted, so this one was sent without looking"
+)
 
 
 def page_schema(item: dict) -> dict:
@@ -392,6 +398,13 @@ async def list_dead(request: web.Request) -> web.Response:
 async def replay(request: web.Request) -> web.Response:
     job = await _job(request)
     gateway = request.config_dict[GATEWAY]
+    connector = gateway.connector(job.platform)
+    unsure: dict = {}
+    if outcome_in_doubt(job) and (connector is None or not connector.reconciles):
+        # The platform cannot be asked whether the last attempt posted: the operator who
+        # replays it has checked that it did not, so the next attempt publishes (left marked,
+        # it would only be buried again).
+        unsure = {"error_json": None, "notes": [*(job.notes or []), REPLAYED_UNCHECKED]}
     async with gateway.transaction() as session:
         replayed = await JobRepository(session).set_dead_status(
             job.id,
@@ -401,6 +414,7 @@ async def replay(request: web.Request) -> web.Response:
             next_attempt_at=utcnow(),
             dead_reason=None,
             dead_at=None,
+            **unsure,
         )
     if not replayed:
         raise ResourceNotFound(f"no dead job {job.id}")

@@ -312,6 +312,36 @@ async def test_an_unknown_outcome_is_looked_up_before_any_retry(aiohttp_server, 
         await live.http.close()
 
 
+async def test_a_replay_after_an_unknown_outcome_the_platform_cannot_check_publishes(
+    aiohttp_server, tmp_path, monkeypatch
+):
+    from gateway_example_plugin.social_connector import ExampleSocialConnector
+
+    from gateway import Connector
+
+    # A platform that cannot be asked whether a post went out.
+    monkeypatch.setattr(ExampleSocialConnector, "find_published", Connector.find_published)
+    live = await start_live(aiohttp_server, tmp_path, outbound={"total_timeout_seconds": 0.5})
+    try:
+        connection_id, account_id = await account_of(live)
+        _, accepted = await queue(live, connection_id, account_id)
+        await fault(live, method="POST", path=POSTS, delayMs=1500, count=1)
+        await Workers(live.gateway, 1).run_once()
+        dead = await job(live, accepted["jobId"])
+        assert dead["status"] == "dead" and dead["error"]["code"] == "outcome_unknown"
+        # The operator checked the platform (nothing there) and replays it.
+        await asyncio.sleep(1.2)  # the abandoned request is over at the sandbox
+        assert await posts(live) == []
+        status, replayed = await live.api("POST", f"/api/dlq/{accepted['jobId']}/replay")
+        assert status == 200 and replayed["status"] == "queued" and replayed["error"] is None
+        assert "replayed from the DLQ after an unknown outcome" in replayed["notes"][0]
+        assert await Workers(live.gateway, 1).run_once()
+        assert (await job(live, accepted["jobId"]))["status"] == "published"
+        assert len(await posts(live)) == 1
+    finally:
+        await live.http.close()
+
+
 async def test_a_stale_worker_cannot_overwrite_the_attempt_that_replaced_it(live):
     connection_id, account_id = await account_of(live)
     _, accepted = await queue(live, connection_id, account_id)

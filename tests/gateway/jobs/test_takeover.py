@@ -114,3 +114,22 @@ async def test_a_failed_look_leaves_the_next_attempt_looking_first(live):
     done = await job(live, accepted["jobId"])
     assert done["status"] == "published" and done["remotePostId"] == made["id"]
     assert len(await posts(live)) == 1
+
+
+async def test_a_replayed_lost_job_looks_for_its_post_first(live):
+    """Buried after its workers kept dying mid-call, then replayed: the last of those calls
+    reached the platform, so the replay adopts that post instead of making a second one."""
+    connection_id, account_id = await account_of(live)
+    _, accepted = await queue(live, connection_id, account_id)
+    for _ in range(4):
+        await make_due(live, accepted["jobId"])
+        assert await Workers(live.gateway, 1).claim() is not None
+        await lose_lease(live, accepted["jobId"])
+        assert await Workers(live.gateway, 1).claim() is None
+    made = await post_as_the_platform_got_it(live, connection_id, accepted["jobId"])
+    status, replayed = await live.api("POST", f"/api/dlq/{accepted['jobId']}/replay")
+    assert status == 200 and replayed["status"] == "queued"
+    assert await Workers(live.gateway, 1).run_once()
+    done = await job(live, accepted["jobId"])
+    assert done["status"] == "published" and done["remotePostId"] == made["id"]
+    assert len(await posts(live)) == 1
