@@ -263,6 +263,20 @@ class MetaConnector(MetaWebhooks, Connector):
             raise UnsupportedCapability(problem)  # the gateway's own scheduler takes it
         return await facebook.publish(self.graph, request, account.external_id, token)
 
+    async def find_published(
+        self,
+        request: PublishRequest,
+        account: AccountRef,
+        credentials: Credentials,
+        *,
+        idempotency_key: str,
+    ) -> PublishResult | None:
+        """Meta takes no idempotency key: the post is looked for by its text and shape."""
+        token = _account_token(account)
+        if account.kind == IG_KIND:
+            return await instagram.find_published(self.graph, request, account.external_id, token)
+        return await facebook.find_published(self.graph, request, account.external_id, token)
+
     async def poll(
         self, handle: dict[str, Any], account: AccountRef, credentials: Credentials
     ) -> PublishResult:

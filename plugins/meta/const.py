@@ -45,3 +45,12 @@ IG_PUBLISH_QUOTA = 50  # per rolling 24 h; read live from content_publishing_lim
 VIDEO_EXTENSIONS = (".mp4", ".mov")
 IMAGE_EXTENSIONS = (".jpg", ".jpeg")
 WEB = "https://www.facebook.com"
+# How far back a post is looked for after an unknown outcome. The core looks once the lost
+# request must be over (the request timeout, plus backoff, a lease take-over or a rate-limit
+# wait of up to an hour), so the post, if made, is minutes old; the bound is wide enough for
+# those waits and narrow enough that a Page repeating the same text is unlikely to be taken
+# for it. Meta has no idempotency key, so text and shape within this window are all there is.
+LOOKBACK_HOURS = 6
+# Listings are read 100 rows a page, at most this many pages; past it the look cannot tell.
+LOOKUP_PAGE_SIZE = 100
+LOOKUP_MAX_PAGES = 5

@@ -6,11 +6,11 @@ import json
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
-from gateway import PlatformError, PostKind, PublishRequest, PublishResult
+from gateway import OutcomeUnknown, PlatformError, PostKind, PublishRequest, PublishResult
 
 from .checks import compose_message, facebook_kind
-from .const import VIDEO_HOST, WEB
-from .graph import GraphClient
+from .const import LOOKBACK_HOURS, LOOKUP_MAX_PAGES, LOOKUP_PAGE_SIZE, VIDEO_HOST, WEB
+from .graph import GraphClient, Row
 
 SCHEDULE_MIN, SCHEDULE_MAX = timedelta(minutes=10), timedelta(days=30)
 SCHEDULABLE = (PostKind.TEXT, PostKind.LINK, PostKind.MULTI_IMAGE)
@@ -42,16 +42,28 @@ async def publish(graph: GraphClient, request: PublishRequest, page_id: str, tok
             f"{page_id}/videos", token, data=fields, host=VIDEO_HOST, account=page_id
         )
         video_id = _id(video)
-        read = await graph.get(video_id, token, params={"fields": "permalink_url"}, account=page_id)
-        url = read.get("permalink_url") or f"{WEB}/{page_id}/videos/{video_id}"
-        return PublishResult(remote_id=video_id, url=url)
+        url = f"{WEB}/{page_id}/videos/{video_id}"
+        try:
+            read = await graph.get(
+                video_id, token, params={"fields": "permalink_url"}, account=page_id
+            )
+        except PlatformError:
+            # It is up: a failed read must not make the job upload it again.
+            return PublishResult(remote_id=video_id, url=url)
+        return PublishResult(remote_id=video_id, url=read.get("permalink_url") or url)
     fields = {**_text("message", message), **_text("link", request.link)}
     if kind is PostKind.MULTI_IMAGE:
         # Each photo is uploaded unpublished, then attached to one feed post.
         attached = []
         for url in request.media_urls:
+            # An unpublished photo shows nowhere until a post attaches it: one made twice
+            # (a timed-out upload retried) is harmless, so the upload is retried like a read.
             photo = await graph.post(
-                f"{page_id}/photos", token, data={"url": url, "published": "false"}, account=page_id
+                f"{page_id}/photos",
+                token,
+                data={"url": url, "published": "false"},
+                account=page_id,
+                idempotent=True,
             )
             attached.append({"media_fbid": _id(photo)})
         fields["attached_media"] = json.dumps(attached)
@@ -80,6 +92,118 @@ async def poll_scheduled(graph: GraphClient, handle: dict, token: str) -> Publis
     if read.get("is_published") is True:
         return PublishResult(remote_id=post_id, url=url)
     return PublishResult(remote_id=post_id, url=url, processing=True, handle=handle)
+
+
+FEED_FIELDS = "id,message,created_time,permalink_url,attachments{type,unshimmed_url,subattachments}"
+SCHEDULED_FIELDS = f"{FEED_FIELDS},scheduled_publish_time"
+
+
+async def find_published(
+    graph: GraphClient, request: PublishRequest, page_id: str, token: str
+) -> PublishResult | None:
+    """The Page post an attempt with an unknown outcome made, if it made one.
+
+    Meta takes no idempotency key, so the post is looked for in the Page's feed (and among its
+    scheduled posts, where a natively scheduled one waits) by exactly what ``publish`` sends:
+    the message and the attachment's shape, made in the last hours.
+
+    :raises OutcomeUnknown: for posts that cannot be told apart reliably; the job goes to the
+        dead-letter queue rather than risk a second post.
+    """
+    kind = facebook_kind(request)
+    message = compose_message(request)
+    if kind is PostKind.VIDEO:
+        # A video is processed after the upload and reaches the feed only then, so a look
+        # soon after the timeout can miss one that is on its way; and the video id ``publish``
+        # returns is not what the feed lists.
+        raise OutcomeUnknown(
+            "Meta cannot be asked reliably whether a Page video went out, so it is not "
+            "published again (check the Page, then replay it from the DLQ)"
+        )
+    if kind in (PostKind.IMAGE, PostKind.MULTI_IMAGE) and message is None:
+        # Meta re-hosts photos: without text nothing tells this post from another photo.
+        raise OutcomeUnknown(
+            "a Page photo post without text cannot be told apart from others at Meta, so it is "
+            "not published again (check the Page, then replay it from the DLQ)"
+        )
+    since = datetime.now(UTC) - timedelta(hours=LOOKBACK_HOURS)
+
+    def match(post: Row) -> bool:
+        return post.get("message") == message and _same_shape(post, kind, request)
+
+    post = await _look(graph, f"{page_id}/feed", token, page_id, FEED_FIELDS, since, match)
+    if post is not None:
+        return PublishResult(remote_id=_id(post), url=post.get("permalink_url") or _url(post))
+    if kind not in SCHEDULABLE:
+        return None
+    # Scheduled posts are not in the feed until their time. The core does not say whether
+    # the last attempt handed the post to Meta's scheduler, so schedulable kinds look there too.
+    post = await _look(
+        graph, f"{page_id}/scheduled_posts", token, page_id, SCHEDULED_FIELDS, since, match
+    )
+    if post is None:
+        return None
+    result = PublishResult(remote_id=_id(post), url=post.get("permalink_url") or _url(post))
+    when = post.get("scheduled_publish_time")
+    poll_at = datetime.fromtimestamp(int(when), UTC) if isinstance(when, int | str) else None
+    handle = {"scheduledPostId": result.remote_id, "pageId": page_id}
+    return replace(result, processing=True, poll_at=poll_at, handle=handle)
+
+
+async def _look(graph, path, token, page_id, fields, since, match) -> Row | None:
+    post, complete = await graph.find(
+        path,
+        token,
+        params={
+            "fields": fields,
+            "since": str(int(since.timestamp())),
+            "limit": str(LOOKUP_PAGE_SIZE),
+        },
+        account=page_id,
+        match=match,
+        older=lambda post: _created(post) < since,
+        max_pages=LOOKUP_MAX_PAGES,
+    )
+    if post is None and not complete:
+        raise OutcomeUnknown(
+            f"the Page made more than {LOOKUP_PAGE_SIZE * LOOKUP_MAX_PAGES} posts in "
+            f"{LOOKBACK_HOURS} hours; whether this one went out cannot be told, so it is not "
+            "published again (check the Page, then replay it from the DLQ)"
+        )
+    return post
+
+
+def _same_shape(post: Row, kind: PostKind, request: PublishRequest) -> bool:
+    """Whether the post's attachments are what ``publish`` made for ``kind``."""
+    attachments = [a for a in (post.get("attachments") or {}).get("data") or [] if a]
+    types = [a.get("type") for a in attachments]
+    if kind is PostKind.LINK:
+        return any(a.get("unshimmed_url") == request.link for a in attachments)
+    if kind is PostKind.IMAGE:
+        return types == ["photo"]
+    if kind is PostKind.MULTI_IMAGE:
+        if types != ["album"]:
+            return False
+        photos = (attachments[0].get("subattachments") or {}).get("data") or []
+        return len(photos) == len(request.media_urls)
+    # Text: no media, and no link but a preview Meta may add for a URL written in the message
+    # (a link post with the same text is another post).
+    text = str(post.get("message") or "")
+    return not {"photo", "album", "video_inline", "video"} & set(types) and all(
+        str(a.get("unshimmed_url") or "") in text for a in attachments
+    )
+
+
+def _created(post: Row) -> datetime:
+    text = str(post.get("created_time") or "")
+    try:
+        return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S%z")
+    except ValueError:
+        return datetime.now(UTC)  # unreadable: taken as new, so the look goes on
+
+
+def _url(post: Row) -> str:
+    return f"{WEB}/{_id(post)}"
 
 
 def _post(post_id: object) -> PublishResult:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
 from gateway import OutboundClient, PlatformError, TokenSource
 
@@ -11,6 +13,7 @@ from .const import GRAPH_HOST
 from .errors import graph_error
 
 Token = str | TokenSource
+Row = dict[str, Any]
 
 
 class GraphClient:
@@ -74,3 +77,36 @@ class GraphClient:
                 http_status=response.status,
             )
         return body
+
+    async def find(
+        self,
+        path: str,
+        token: Token,
+        *,
+        params: dict[str, str],
+        account: str,
+        match: Callable[[Row], bool],
+        older: Callable[[Row], bool],
+        max_pages: int,
+    ) -> tuple[Row | None, bool]:
+        """The first row of a listing (``{"data": [...], "paging": {...}}``, newest first)
+        that ``match`` accepts, reading no row ``older`` than the bound and no more than
+        ``max_pages`` pages (``paging.next`` is followed with its own parameters).
+
+        Returns (the row or None, whether the listing was read to its bound): None with False
+        means the look stopped at ``max_pages`` and cannot say the row is not there.
+        """
+        for _ in range(max_pages):
+            answer = await self.get(path, token, params=params, account=account)
+            for row in answer.get("data") or []:
+                if not isinstance(row, dict) or older(row):
+                    return None, True
+                if match(row):
+                    return row, True
+            following = (answer.get("paging") or {}).get("next")
+            if not isinstance(following, str) or not following:
+                return None, True
+            # The token stays in the Authorization header, never in a query string.
+            query = parse_qsl(urlsplit(following).query)
+            params = {name: value for name, value in query if name != "access_token"}
+        return None, False

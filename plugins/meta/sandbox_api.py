@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from . import sandbox_listings as listings
 from .sandbox_content import QUOTA_WINDOW, FacebookObject, Media, unreachable
 from .sandbox_graph import (
     APP_ID,
@@ -172,6 +173,8 @@ class GraphApi:
         if method == "GET" and edge == "":
             caller.require("pages_show_list")
             return self._page_fields(caller, page, _fields(params, "id,name"))
+        if method == "GET" and edge in ("feed", "scheduled_posts"):
+            return self.page_list(caller, page, edge, params)
         if method != "POST" or edge not in ("feed", "photos", "videos"):
             raise GraphError(100, f"(#100) Unsupported {method} request on /{page.id}/{edge}")
         if caller.page is None:
@@ -217,6 +220,18 @@ class GraphApi:
         video.post_id = store.next_post_id(page.id)
         store.facebook[video.id] = video
         return {"id": video.id}
+
+    def page_list(
+        self, caller: Caller, page: Page, edge: str, params: dict[str, str]
+    ) -> dict[str, Any]:
+        caller.require("pages_read_engagement")
+        now, store = self.owner.clock.timestamp(), self.owner.content
+        fields = _fields(params, "id,created_time,message")
+        if edge == "feed":
+            return listings.feed(store, page.id, params, now, fields)
+        if caller.page is None:
+            raise GraphError(200, "(#200) Scheduled posts need the Page's access token", status=403)
+        return listings.scheduled_posts(store, page.id, params, now, fields)
 
     def feed(self, page: Page, params: dict[str, str], now: float) -> dict[str, Any]:
         store = self.owner.content
@@ -338,6 +353,9 @@ class GraphApi:
                     }
                 ]
             }
+        if method == "GET" and edge == "media":
+            fields = _fields(params, "id")
+            return listings.ig_media(content, ig_id, params, fields)
         if method == "POST" and edge == "media":
             caller.require("instagram_content_publish")
             return {"id": content.new_container(ig_id, params, now).id}

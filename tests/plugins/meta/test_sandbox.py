@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+from urllib.parse import parse_qsl, urlsplit
 
 from aiohttp import web
 
@@ -145,6 +146,100 @@ async def test_facebook_posts_photos_videos_and_delete(graph):
     assert await graph.ok("DELETE", f"/{text['id']}", token) == {"success": True}
     error = await graph.error("DELETE", f"/{text['id']}", token)
     assert (error["code"], error["error_subcode"]) == (100, 33)
+
+
+async def test_the_feed_lists_posts_newest_first_bounded_by_since_and_paged(graph):
+    _, page = await graph.page_tokens()
+    token, page_id = page["access_token"], page["id"]
+    first = await graph.ok("POST", f"/{page_id}/feed", token, json={"message": "Old"})
+    await graph.advance(3600)
+    since = int(graph.sandbox.clock.timestamp())
+    link = await graph.ok(
+        "POST", f"/{page_id}/feed", token, json={"message": "L", "link": "https://example.com/a"}
+    )
+    photo = await graph.ok(
+        "POST",
+        f"/{page_id}/photos",
+        token,
+        data={"url": "https://cdn.example.com/a.jpg", "message": "P"},
+    )
+    await graph.ok(
+        "POST",
+        f"/{page_id}/photos",
+        token,
+        data={"url": "https://cdn.example.com/b.jpg", "published": "false"},
+    )
+    await graph.ok(
+        "POST",
+        f"/{page_id}/feed",
+        token,
+        json={"message": "Later", "published": False, "scheduled_publish_time": str(since + 7200)},
+    )
+    fields = "id,message,created_time,attachments{type,unshimmed_url,subattachments}"
+    params = {"fields": fields, "since": str(since), "limit": "1"}
+    listed = await graph.ok("GET", f"/{page_id}/feed", token, params=params)
+    [newest] = listed["data"]
+    assert newest["id"] == photo["post_id"] and newest["message"] == "P"
+    assert newest["attachments"]["data"][0]["type"] == "photo"
+    following = urlsplit(listed["paging"]["next"])
+    assert following.path == f"/v25.0/{page_id}/feed"
+    # The next page's URL carries the request's own parameters (since, fields) and the cursor.
+    rest = await graph.ok("GET", f"/{page_id}/feed", token, params=dict(parse_qsl(following.query)))
+    [older] = rest["data"]
+    assert older["id"] == link["id"]
+    assert older["attachments"]["data"][0]["unshimmed_url"] == "https://example.com/a"
+    assert "next" not in rest["paging"]  # "Old" is before since; unpublished ones never show
+    everything = await graph.ok("GET", f"/{page_id}/feed", token)
+    assert [p["id"] for p in everything["data"]][-1] == first["id"]
+    assert set(everything["data"][-1]) == {"id", "message", "created_time"}
+
+
+async def test_scheduled_posts_are_listed_apart_with_the_page_token(graph):
+    user, page = await graph.page_tokens()
+    token, page_id = page["access_token"], page["id"]
+    when = int(graph.sandbox.clock.timestamp()) + 7200
+    body = {"message": "Later", "published": False, "scheduled_publish_time": str(when)}
+    held = await graph.ok("POST", f"/{page_id}/feed", token, json=body)
+    fields = {"fields": "id,message,scheduled_publish_time"}
+    listed = await graph.ok("GET", f"/{page_id}/scheduled_posts", token, params=fields)
+    assert listed["data"] == [
+        {"id": held["id"], "message": "Later", "scheduled_publish_time": when}
+    ]
+    assert (await graph.error("GET", f"/{page_id}/scheduled_posts", user))["code"] == 200
+    await graph.advance(7300)  # its time came: it moved to the feed
+    assert (await graph.ok("GET", f"/{page_id}/scheduled_posts", token))["data"] == []
+    feed = await graph.ok("GET", f"/{page_id}/feed", token)
+    assert [p["id"] for p in feed["data"]] == [held["id"]]
+
+
+async def test_instagram_media_lists_published_media_but_not_stories(graph):
+    _, page = await graph.page_tokens()
+    token, ig = page["access_token"], page["instagram_business_account"]["id"]
+    made = []
+    for data in (
+        {"image_url": "https://cdn.example.com/a.jpg", "caption": "One"},
+        {"image_url": "https://cdn.example.com/s.jpg", "media_type": "STORIES"},
+        {"image_url": "https://cdn.example.com/b.jpg", "caption": "Two"},
+    ):
+        container = await graph.ok("POST", f"/{ig}/media", token, data=data)
+        published = await graph.ok(
+            "POST", f"/{ig}/media_publish", token, data={"creation_id": container["id"]}
+        )
+        made.append(published["id"])
+    await graph.ok(
+        "POST", f"/{ig}/media", token, data={"image_url": "https://cdn.example.com/c.jpg"}
+    )
+    fields = "id,caption,media_type,media_product_type,timestamp,permalink"
+    listed = await graph.ok("GET", f"/{ig}/media", token, params={"fields": fields, "limit": "1"})
+    [newest] = listed["data"]
+    assert newest["id"] == made[2] and newest["caption"] == "Two"
+    assert (newest["media_type"], newest["media_product_type"]) == ("IMAGE", "FEED")
+    assert newest["timestamp"].endswith("+0000") and newest["permalink"]
+    assert listed["paging"]["next"]
+    rest = await graph.ok(
+        "GET", f"/{ig}/media", token, params={"fields": fields, "limit": "1", "after": "1"}
+    )
+    assert [m["id"] for m in rest["data"]] == [made[0]] and "next" not in rest["paging"]
 
 
 async def test_publishing_to_a_page_needs_its_page_token(graph):
