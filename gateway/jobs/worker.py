@@ -435,7 +435,7 @@ class Workers:
             values.update(
                 status="dead", dead_reason="non_retryable", dead_at=now, failures=failures + 1
             )
-        if values["status"] == "failed" and (job.error_json or {}).get("code") == "outcome_unknown":
+        if values["status"] == "failed" and outcome_in_doubt(job):
             # This attempt stopped before it learnt whether the last one published (say the
             # look itself was rate limited): the next attempt must still look first.
             values["error_json"] = {

@@ -398,12 +398,10 @@ async def list_dead(request: web.Request) -> web.Response:
 async def replay(request: web.Request) -> web.Response:
     job = await _job(request)
     gateway = request.config_dict[GATEWAY]
-    connector = gateway.connector(job.platform)
     unsure: dict = {}
-    if outcome_in_doubt(job) and (connector is None or not connector.reconciles):
-        # The platform cannot be asked whether the last attempt posted: the operator who
-        # replays it has checked that it did not, so the next attempt publishes (left marked,
-        # it would only be buried again).
+    if _cannot_be_checked(job, gateway.connector(job.platform)):
+        # The operator who replays it has checked that the last attempt did not post: the
+        # next attempt publishes (left marked, it would only be buried again).
         unsure = {"error_json": None, "notes": [*(job.notes or []), REPLAYED_UNCHECKED]}
     async with gateway.transaction() as session:
         replayed = await JobRepository(session).set_dead_status(
@@ -421,6 +419,17 @@ async def replay(request: web.Request) -> web.Response:
     if gateway.workers is not None:
         gateway.workers.wake()
     return web.json_response(job_json(await _job(request)))
+
+
+def _cannot_be_checked(job: PublishJobRow, connector) -> bool:
+    """Whether the dead ``job``'s last attempt may have posted and the platform cannot be asked
+    (the next attempt would only look first where it can: after a lost worker, say)."""
+    if not outcome_in_doubt(job):
+        return False
+    if connector is None or not connector.reconciles:
+        return True
+    # Buried at once on an unknown outcome: the connector's look could not tell for this post.
+    return job.dead_reason == "non_retryable"
 
 
 async def discard(request: web.Request) -> web.Response:

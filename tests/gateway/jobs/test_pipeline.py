@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import func, select
 
 from gateway.db.base import utcnow
@@ -312,25 +313,36 @@ async def test_an_unknown_outcome_is_looked_up_before_any_retry(aiohttp_server, 
         await live.http.close()
 
 
+async def cannot_tell(*_args, **_kwargs):
+    from gateway.errors import OutcomeUnknown
+
+    raise OutcomeUnknown("this kind of post cannot be found at the platform")
+
+
+@pytest.mark.parametrize("look", ["unsupported", "cannot_tell"])
 async def test_a_replay_after_an_unknown_outcome_the_platform_cannot_check_publishes(
-    aiohttp_server, tmp_path, monkeypatch
+    aiohttp_server, tmp_path, monkeypatch, look
 ):
     from gateway_example_plugin.social_connector import ExampleSocialConnector
 
     from gateway import Connector
 
-    # A platform that cannot be asked whether a post went out.
-    monkeypatch.setattr(ExampleSocialConnector, "find_published", Connector.find_published)
+    # A platform that cannot be asked whether a post went out, or not about this one.
+    find = Connector.find_published if look == "unsupported" else cannot_tell
+    monkeypatch.setattr(ExampleSocialConnector, "find_published", find)
     live = await start_live(aiohttp_server, tmp_path, outbound={"total_timeout_seconds": 0.5})
     try:
         connection_id, account_id = await account_of(live)
         _, accepted = await queue(live, connection_id, account_id)
         await fault(live, method="POST", path=POSTS, delayMs=1500, count=1)
         await Workers(live.gateway, 1).run_once()
+        await asyncio.sleep(1.2)  # the abandoned request is over at the sandbox
+        if look == "cannot_tell":  # the next attempt looks first, and learns nothing
+            await make_due(live, accepted["jobId"])
+            await Workers(live.gateway, 1).run_once()
         dead = await job(live, accepted["jobId"])
         assert dead["status"] == "dead" and dead["error"]["code"] == "outcome_unknown"
         # The operator checked the platform (nothing there) and replays it.
-        await asyncio.sleep(1.2)  # the abandoned request is over at the sandbox
         assert await posts(live) == []
         status, replayed = await live.api("POST", f"/api/dlq/{accepted['jobId']}/replay")
         assert status == 200 and replayed["status"] == "queued" and replayed["error"] is None
