@@ -59,6 +59,7 @@ from sqlalchemy import event, func, select  # noqa: E402
 
 from gateway import admin, hookimpl  # noqa: E402
 from gateway.db.models import PublishJobRow  # noqa: E402
+from gateway.eventloop import loop_factory, loop_name  # noqa: E402
 from gateway.jobs.worker import Workers  # noqa: E402
 
 POSTS = "/api.examplesocial.test/v1/pages/{page}/posts"
@@ -448,6 +449,7 @@ async def main(args) -> None:
     loads = [await load_tests(args, c) for c in args.load_concurrency] if args.only != "e2e" else []
 
     print(f"load average at the end: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
+    print(f"event loop: {loop_name(asyncio.get_running_loop())}")
     if rows:
         print_end_to_end(args, kind, rows)
     if loads:
@@ -528,9 +530,13 @@ if __name__ == "__main__":
     parser.add_argument("--tenants", type=int, default=5)
     parser.add_argument("--connections", type=int, default=50)
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--event-loop", choices=("auto", "uvloop", "asyncio"), default="auto")
     parser.add_argument(
         "--only",
         choices=("e2e", "load"),
         help="run only the end-to-end figures or only the 300 ms load tests",
     )
-    asyncio.run(main(parser.parse_args()))
+    arguments = parser.parse_args()
+    # The loop `gateway serve` would run on (server.event_loop = "auto"); the plain loop shares it.
+    with asyncio.Runner(loop_factory=loop_factory(arguments.event_loop)) as runner:
+        runner.run(main(arguments))

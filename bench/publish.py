@@ -133,9 +133,7 @@ async def load(
 # --- The server process ---
 
 
-async def serve(
-    database_url: str, use_uvloop: bool, profile: str | None, synchronous: str | None
-) -> None:
+async def serve(database_url: str, profile: str | None, synchronous: str | None) -> None:
     """Start the gateway, connect one account, print where, then serve until stdin closes."""
     sys.path.insert(0, str(ROOT / "tests" / "fixtures" / "example-plugin" / "src"))
     sys.path.insert(0, str(ROOT / "bench"))
@@ -300,7 +298,12 @@ def main() -> None:
     parser.add_argument(
         "--idempotency-keys", action="store_true", help="send each publish with its own key"
     )
-    parser.add_argument("--uvloop", action="store_true", help="run the server on uvloop")
+    parser.add_argument(
+        "--event-loop",
+        choices=("auto", "uvloop", "asyncio"),
+        default="auto",
+        help="the server's loop, as server.event_loop (auto: uvloop where installed)",
+    )
     parser.add_argument("--profile", help="write the server's cProfile stats to this file")
     parser.add_argument(
         "--synchronous",
@@ -310,12 +313,10 @@ def main() -> None:
     parser.add_argument("--serve", help=argparse.SUPPRESS)  # internal: the server process
     args = parser.parse_args()
     if args.serve:
-        runner = asyncio.run
-        if args.uvloop:
-            import uvloop
+        from gateway.eventloop import loop_factory
 
-            runner = uvloop.run
-        runner(serve(args.serve, args.uvloop, args.profile, args.synchronous))
+        with asyncio.Runner(loop_factory=loop_factory(args.event_loop)) as runner:
+            runner.run(serve(args.serve, args.profile, args.synchronous))
         return
 
     import tempfile
@@ -326,17 +327,18 @@ def main() -> None:
             url = asyncio.run(postgres_database(True, pg_name))
         else:
             url = f"sqlite+aiosqlite:///{tmp}/bench.db"
-        command = [sys.executable, __file__, "--serve", url]
-        if args.uvloop:
-            command.append("--uvloop")
+        command = [sys.executable, __file__, "--serve", url, "--event-loop", args.event_loop]
         if args.profile:
             command += ["--profile", args.profile]
         if args.synchronous:
             command += ["--synchronous", args.synchronous]
         server = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, cwd=ROOT)
-        label = ("PostgreSQL" if args.database == "postgres" else "SQLite") + (
-            ", uvloop" if args.uvloop else ""
-        )
+        from gateway.eventloop import loop_factory, loop_name
+
+        probe = loop_factory(args.event_loop)()
+        database = "PostgreSQL" if args.database == "postgres" else "SQLite"
+        label = f"{database}, {loop_name(probe)}"
+        probe.close()
         if args.database == "sqlite":
             label += f", synchronous={args.synchronous or 'FULL'}"
         try:

@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 import click
 
 from .errors import ConfigError, GatewayError, StartupError
+from .eventloop import loop_factory, loop_name
 from .settings import Settings, load_settings
 
 T = TypeVar("T")
@@ -51,10 +52,14 @@ def _build_gateway(settings: Settings):
     return Gateway.from_settings(settings)
 
 
-def _run(coro_factory: Callable[[], Awaitable[T]]) -> T:
+def _run(
+    coro_factory: Callable[[], Awaitable[T]],
+    loop_factory: Callable[[], asyncio.AbstractEventLoop] | None = None,
+) -> T:
     """Run an async command, turning the gateway's errors into one line and an exit code."""
     try:
-        return asyncio.run(coro_factory())
+        with asyncio.Runner(loop_factory=loop_factory) as runner:
+            return runner.run(coro_factory())
     except StartupError as err:
         raise Failure(str(err), EXIT_USAGE) from None
     except GatewayError as err:
@@ -108,17 +113,19 @@ def serve(config_path: str | None, host: str | None, port: int | None) -> None:
     from .web.app import create_app, freeze_startup_objects
 
     settings = _settings(config_path, host=host, port=port)
+    loop = loop_factory(settings.server.event_loop)()
     gateway = _build_gateway(settings)
     app = create_app(gateway)
     app.on_startup.append(freeze_startup_objects)  # after the gateway's own start
     click.echo(
         f"gateway: serving on {settings.base_url} ({settings.core.mode} mode, "
-        f"database {settings.database.url.split('://')[0]})",
+        f"database {settings.database.url.split('://')[0]}, {loop_name(loop)})",
         err=True,
     )
     try:
         web.run_app(
             app,
+            loop=loop,
             host=settings.server.host,
             port=settings.server.port,
             shutdown_timeout=settings.server.shutdown_timeout_seconds,
@@ -147,6 +154,7 @@ def worker(config_path: str | None, concurrency: int | None) -> None:
 
         jobs = replace(settings.jobs, concurrency=concurrency or 4)
         settings = replace(settings, jobs=jobs)
+    new_loop = loop_factory(settings.server.event_loop)
     gateway = _build_gateway(settings)
 
     async def run() -> None:
@@ -157,7 +165,7 @@ def worker(config_path: str | None, concurrency: int | None) -> None:
         await gateway.start()
         click.echo(
             f"gateway worker: {settings.jobs.concurrency} workers on "
-            f"{settings.database.url.split('://')[0]}",
+            f"{settings.database.url.split('://')[0]} ({loop_name(loop)})",
             err=True,
         )
         try:
@@ -166,7 +174,7 @@ def worker(config_path: str | None, concurrency: int | None) -> None:
             # Finish the jobs in hand, then release everything.
             await gateway.stop()
 
-    _run(run)
+    _run(run, new_loop)
 
 
 @cli.command()

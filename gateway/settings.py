@@ -34,6 +34,7 @@ class ServerSettings:
     public_url: str = ""  # how browsers and platforms reach us; default http://host:port
     shutdown_timeout_seconds: float = 30.0
     max_body_bytes: int = 1_048_576
+    event_loop: str = "auto"  # "auto" (uvloop where installed), "uvloop" or "asyncio"
 
 
 @dataclass(frozen=True, slots=True)
@@ -395,6 +396,8 @@ def _validate(settings: Settings) -> None:
         )
     if not 0 < settings.server.port < 65536:
         raise ConfigError("server.port", f"must be between 1 and 65535, got {settings.server.port}")
+    if settings.server.event_loop not in ("auto", "uvloop", "asyncio"):
+        raise ConfigError("server.event_loop", "must be 'auto', 'uvloop' or 'asyncio'")
     if settings.logging.format not in ("auto", "json", "console"):
         raise ConfigError("logging.format", "must be 'auto', 'json' or 'console'")
     if settings.logging.level.lower() not in ("debug", "info", "warning", "error"):

@@ -52,6 +52,7 @@ async def test_sigterm_finishes_in_flight_requests_then_exits_cleanly(served):
     _, stderr = await asyncio.wait_for(process.communicate(), timeout=15)
     assert process.returncode == 0, stderr.decode()
     assert b"Traceback" not in stderr
+    assert b"uvloop)" in stderr  # server.event_loop = "auto", and uvloop is installed
     # Once drained the port is closed: no new work is accepted.
     with pytest.raises(aiohttp.ClientConnectionError):
         async with aiohttp.ClientSession() as session:
