@@ -175,22 +175,32 @@ class _Writer:
                 # for the event loop's next turn, and costs more than the SQL itself.
                 raw = await connection.get_raw_connection()
                 return await write_in_one_hop(raw.driver_connection, connection.dialect, batch)
-            if not self.gateway.uses_sqlite and postgres_batch.fits(batch):
-                return await postgres_batch.insert_owned(connection, batch)
-            async with connection.begin():
-                owned = await _owned(connection, batch)
-                previous = await _previous(connection, batch)
-                outcomes, rows, freed = settle(batch, owned, previous, utcnow())
-                t = PublishJobRow.__table__
-                if freed:
-                    await connection.execute(
-                        update(t)
-                        .where(t.c.id.in_(freed))
-                        .values(idempotency_key=None, updated_at=utcnow())
-                    )
-                if rows:
-                    await connection.execute(insert(t), rows)
-            return outcomes
+            if not self.gateway.uses_sqlite:
+                outcomes = await postgres_batch.insert_owned(connection, batch)
+                pairs = zip(batch, outcomes, strict=True)
+                unsettled = [job for job, outcome in pairs if outcome is None]
+                if not unsettled:
+                    return outcomes
+                settled = iter(await _settle(connection, unsettled))
+                return [next(settled) if outcome is None else outcome for outcome in outcomes]
+            return await _settle(connection, batch)
+
+
+async def _settle(connection: AsyncConnection, batch: list[PendingJob]) -> list[Stored | Exception]:
+    """The portable path, in one transaction: ownership and earlier keys read, each request
+    settled, the new jobs written (the caller holds the write turn)."""
+    async with connection.begin():
+        owned = await _owned(connection, batch)
+        previous = await _previous(connection, batch)
+        outcomes, rows, freed = settle(batch, owned, previous, utcnow())
+        t = PublishJobRow.__table__
+        if freed:
+            await connection.execute(
+                update(t).where(t.c.id.in_(freed)).values(idempotency_key=None, updated_at=utcnow())
+            )
+        if rows:
+            await connection.execute(insert(t), rows)
+    return outcomes
 
 
 async def _owned(connection: AsyncConnection, batch: list[PendingJob]) -> set[tuple[str, str, str]]:

@@ -1,12 +1,15 @@
-"""A group commit on PostgreSQL without Idempotency-Keys: one statement, one round trip.
+"""A group commit on PostgreSQL in one statement, one round trip, in the common case.
 
-Through a transaction, a batch is four round trips (BEGIN, the ownership check, the insert,
-COMMIT), each waiting for the event loop's next turn under load. A batch whose requests carry
-no Idempotency-Key needs nothing settled in Python between reading and writing, so here the
-ownership check is part of the insert, and the statement runs on its own (autocommit: it is
+Through a transaction, a batch is five round trips (BEGIN, the ownership check, the read of
+earlier Idempotency-Keys, the insert, COMMIT), each waiting for the event loop's next turn
+under load. Here the ownership check is part of the insert, a request whose key is taken is
+left out by ``ON CONFLICT DO NOTHING``, and the statement runs on its own (autocommit: it is
 its own transaction, committed before the answer comes back). The account rows are locked
 ``FOR SHARE`` as the portable path locks them, so a concurrent revoke either waits for this
-insert or is seen by it. Values are converted by the columns' own SQLAlchemy types.
+insert or is seen by it. What the statement left out with a key (a repeat, a clash, a key
+to free, or an account not publishable) is settled afterwards by the portable path; without
+a key, only a refused account is left out. Values are converted by the columns' own
+SQLAlchemy types.
 """
 
 from __future__ import annotations
@@ -29,15 +32,12 @@ ACCOUNTS = AccountRow.__table__.name
 CONNECTIONS = ConnectionRow.__table__.name
 
 
-def fits(batch: list[PendingJob]) -> bool:
-    """Whether ``batch`` can take this path: no request in it carries an Idempotency-Key."""
-    return all(job.values["idempotency_key"] is None for job in batch)
-
-
 async def insert_owned(
     connection: AsyncConnection, batch: list[PendingJob]
-) -> list[Stored | Exception]:
-    """Insert the jobs of ``batch`` whose account is publishable, committed; refuse the rest.
+) -> list[Stored | Refused | None]:
+    """Insert the jobs of ``batch`` whose account is publishable and whose key (if any) is
+    free, committed; refuse the others without a key; None for the others with a key, which
+    the caller settles in a transaction.
 
     ``connection`` is idle (no transaction open) and is left so; after an error, it is not to
     be used again (the pool resets what was changed here when it is given back).
@@ -54,7 +54,11 @@ async def insert_owned(
     await connection.commit()  # SQLAlchemy's bookkeeping; the statement committed itself
     await connection.execution_options(isolation_level=default)
     return [
-        job.stored() if job.values["id"] in inserted else Refused(job.values["connection_id"])
+        job.stored()
+        if job.values["id"] in inserted
+        else None
+        if job.idempotency is not None
+        else Refused(job.values["connection_id"])
         for job in batch
     ]
 
@@ -75,6 +79,8 @@ def _statement(dialect: Dialect, keys: tuple[str, ...]) -> tuple[TextClause, lis
         "WHERE a.id = v.account_id AND a.connection_id = v.connection_id "
         "AND c.tenant_id = v.tenant_id AND a.active AND c.status = 'active' "
         "FOR SHARE OF a) "
+        # A key already taken (or twice in the batch) leaves its request to be settled.
+        "ON CONFLICT (tenant_id, idempotency_key) DO NOTHING "
         f"RETURNING {JOBS.c.id.name}"
     )
     binds = [(c.name, c.type.dialect_impl(dialect).bind_processor(dialect)) for c in columns]

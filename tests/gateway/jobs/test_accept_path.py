@@ -183,17 +183,54 @@ async def test_concurrent_duplicates_in_one_batch_make_one_job(
         await live.http.close()
 
 
-async def test_an_expired_key_is_freed_for_a_new_job(live):
-    connection_id, account_id = await account_of(live)
-    _, first = await queue(live, connection_id, account_id, key="old")
-    async with live.gateway.transaction() as session:
-        row = await session.get(PublishJobRow, first["jobId"])
-        row.created_at = utcnow() - timedelta(hours=25)
-    status, second = await queue(live, connection_id, account_id, key="old", title="new")
-    assert status == 202 and second["jobId"] != first["jobId"]
-    async with live.gateway.session() as session:
-        old = await session.get(PublishJobRow, first["jobId"])
-    assert old.idempotency_key is None
+async def test_an_expired_key_is_freed_for_a_new_job(aiohttp_server, tmp_path, database_url):
+    live = await start_live(aiohttp_server, tmp_path, database_url)
+    try:
+        connection_id, account_id = await account_of(live)
+        _, first = await queue(live, connection_id, account_id, key="old")
+        async with live.gateway.transaction() as session:
+            row = await session.get(PublishJobRow, first["jobId"])
+            row.created_at = utcnow() - timedelta(hours=25)
+        status, second = await queue(live, connection_id, account_id, key="old", title="new")
+        assert status == 202 and second["jobId"] != first["jobId"]
+        async with live.gateway.session() as session:
+            old = await session.get(PublishJobRow, first["jobId"])
+        assert old.idempotency_key is None
+    finally:
+        await live.http.close()
+
+
+async def test_keys_repeated_refused_and_new_in_one_batch_are_each_settled(
+    aiohttp_server, tmp_path, database_url
+):
+    """One batch with a new key, a repeat of a stored key (same body, and another body), a
+    key for an account that went away, and no key: each gets its own answer (PostgreSQL
+    inserts what it can in one statement and settles the rest)."""
+    live = await start_live(aiohttp_server, tmp_path, database_url)
+    try:
+        connection_id, account_id = await account_of(live)
+        status, connected, _ = await live.connect(login_as="another-user")
+        assert status == 200, connected
+        other_connection = connected["connectionId"]
+        _, accounts = await live.api("GET", f"/api/connections/{other_connection}/accounts")
+        other_account = accounts["data"][0]["id"]
+        assert other_connection != connection_id
+        _, stored = await queue(live, connection_id, account_id, key="stored")
+        assert (await live.api("DELETE", f"/api/connections/{other_connection}"))[0] == 200
+        answers = await asyncio.gather(
+            queue(live, connection_id, account_id, key="new"),
+            queue(live, connection_id, account_id, key="stored"),
+            queue(live, connection_id, account_id, key="stored", title="another body"),
+            queue(live, other_connection, other_account, key="gone"),
+            queue(live, connection_id, account_id),
+        )
+        (new, new_body), (again, again_body), (clash, _), (gone, _), (plain, _) = answers
+        assert new == 202 and new_body["jobId"] != stored["jobId"]
+        assert again == 200 and again_body["jobId"] == stored["jobId"]
+        assert clash == 409 and gone == 404 and plain == 202
+        assert await jobs_count(live) == 3  # stored, new and plain
+    finally:
+        await live.http.close()
 
 
 async def test_stopping_commits_what_is_pending(live):
