@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 import aiohttp
 import structlog
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..db.base import utcnow
@@ -41,6 +42,21 @@ RETRY_STEPS = (10, 60, 300, 1800, 7200, 21600)
 # the deliverer once it commits (a transaction that staged none wakes nobody).
 STAGED = "outbox_staged"
 GIVE_UP_AFTER = timedelta(days=3)
+# A receiver that has not answered within this many seconds: a failed attempt.
+SEND_TIMEOUT_SECONDS = 10
+# A claimed delivery's next_attempt_at is pushed this far ahead, so that no other process sends
+# it meanwhile: far longer than one send (SEND_TIMEOUT_SECONDS) and the write of its outcome.
+# If this process dies mid-send, the delivery is due again when the lease runs out (sent at
+# least once: receivers dedupe on the Gateway-Delivery header).
+LEASE = timedelta(seconds=60)
+# An endpoint's deliveries go out one after another, so the last of a slow endpoint's may wait
+# longer than a lease: before each send, a lease with less than this left is renewed.
+RENEW_BELOW = timedelta(seconds=30)
+# Sends in flight at once in one process (each endpoint has at most one): a receiver that hangs
+# until the timeout holds up its own deliveries, not every other tenant's.
+CONCURRENCY = 10
+# Deliveries claimed at a time.
+BATCH = 50
 
 
 async def enqueue(gateway: Gateway, event: Event) -> int:
@@ -123,8 +139,33 @@ async def _subscribers(session: AsyncSession, event: Event) -> list[WebhookEndpo
     return [e for e in endpoints.scalars() if event.name in e.events]
 
 
+@dataclass(slots=True)
+class _Claimed:
+    """A delivery this process claimed, and the lease (its ``next_attempt_at``) it holds."""
+
+    delivery: WebhookDeliveryRow
+    lease: datetime
+
+
+@dataclass(slots=True)
+class _Lane:
+    """One endpoint's claimed deliveries, sent one after another in the order they were created."""
+
+    endpoint: WebhookEndpointRow
+    secret: str
+    claimed: list[_Claimed]
+    claim_number: int  # of the claim that took them
+
+
 class Deliverer:
-    """Sends due deliveries; a failed one is tried again later, one older than 3 days is dropped."""
+    """Sends due deliveries; a failed one is tried again later, one older than 3 days is dropped.
+
+    A delivery is claimed before it is sent (a lease: its ``next_attempt_at`` pushed ahead, in a
+    short transaction of its own), so processes sharing the database never send it at the same
+    time, and every outcome is written only if the lease is still this process's. Endpoints are
+    sent to at once; one endpoint's deliveries go out one at a time, oldest first, and the
+    background loop leaves an endpoint it is still sending to out of its next claims.
+    """
 
     def __init__(self, gateway: Gateway, poll_seconds: float = 1.0) -> None:
         self.gateway = gateway
@@ -133,15 +174,20 @@ class Deliverer:
         self._stopping = asyncio.Event()
         self._task: asyncio.Task | None = None
         self._http: aiohttp.ClientSession | None = None
-        self.passes = 0  # background passes made (each reads the due deliveries)
+        self._slots = asyncio.Semaphore(CONCURRENCY)
+        self._busy: set[str] = set()  # endpoints this process has claimed deliveries for
+        self._lanes: set[asyncio.Task] = set()  # the background loop's lanes still sending
+        self._held_back = False  # the loop skipped a claim: every lane was busy
+        self._claims = 0
+        self.passes = 0  # background passes made (each claims the due deliveries)
 
     def start(self) -> None:
-        self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10))
+        self._http = _client()
         self._task = asyncio.create_task(self._run(), name="webhook-deliverer")
 
     async def __aenter__(self) -> Deliverer:
         """Deliver by hand (tests, a one-off drain) without the background loop."""
-        self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10))
+        self._http = _client()
         return self
 
     async def __aexit__(self, *exc_info) -> None:
@@ -151,56 +197,125 @@ class Deliverer:
         self._wake.set()
 
     async def stop(self) -> None:
+        """Stop claiming; lanes finish the send in hand, the rest keep their lease until it
+        runs out (then this or another process sends them)."""
         self._stopping.set()
         self._wake.set()
         if self._task is not None:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        await asyncio.gather(*self._lanes, return_exceptions=True)
         if self._http is not None:
             await self._http.close()
 
     async def _run(self) -> None:
         while not self._stopping.is_set():
-            self.passes += 1
-            try:
-                await self.deliver_due()
-            except Exception:  # a bad pass must not end the loop
-                log.exception("webhooks.pass_failed")
+            # Cleared before the claim: a delivery committed after it wakes the next one.
             self._wake.clear()
+            self._held_back = len(self._lanes) >= CONCURRENCY
+            if not self._held_back:
+                self.passes += 1
+                try:
+                    lanes = await self._claim(BATCH)
+                except Exception:  # a bad pass must not end the loop
+                    log.exception("webhooks.pass_failed")
+                    lanes = []
+                # The lanes run on: a slow endpoint holds up its own deliveries, not the next
+                # claim (which leaves that endpoint out).
+                for lane in lanes:
+                    task = asyncio.create_task(self._background_lane(lane), name="webhook-lane")
+                    self._lanes.add(task)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
 
-    async def deliver_due(self, limit: int = 50) -> int:
-        now = utcnow()
-        async with self.gateway.session() as session:
-            rows = (
-                await session.execute(
-                    select(WebhookDeliveryRow, WebhookEndpointRow)
-                    .join(
-                        WebhookEndpointRow, WebhookEndpointRow.id == WebhookDeliveryRow.endpoint_id
-                    )
-                    .where(
-                        WebhookDeliveryRow.status == "pending",
-                        WebhookDeliveryRow.next_attempt_at <= now,
-                    )
-                    .order_by(WebhookDeliveryRow.next_attempt_at)
-                    .limit(limit)
-                )
-            ).all()
-            secrets = {}
-            for _, endpoint in rows:
-                if endpoint.id not in secrets:
-                    opened = await SecretRepository(session, self.gateway.vault).open(
-                        endpoint.secret_id
-                    )
-                    secrets[endpoint.id] = opened.reveal() if opened else ""
-        for delivery, endpoint in rows:
-            await self._send(delivery, endpoint, secrets[endpoint.id])
-        return len(rows)
+    async def _background_lane(self, lane: _Lane) -> None:
+        try:
+            await self._send_lane(lane)
+        except Exception:
+            log.exception("webhooks.lane_failed", endpoint_id=lane.endpoint.id)
+        finally:
+            self._busy.discard(lane.endpoint.id)
+            self._lanes.discard(asyncio.current_task())
+            # A claim since this lane's left its endpoint out, or none was made: claim again.
+            if self._held_back or self._claims > lane.claim_number:
+                self._wake.set()
 
-    async def _send(
-        self, delivery: WebhookDeliveryRow, endpoint: WebhookEndpointRow, secret: str
-    ) -> None:
+    async def deliver_due(self, limit: int = BATCH) -> int:
+        """Claim up to ``limit`` due deliveries and send them; how many were claimed."""
+        lanes = await self._claim(limit)
+        try:
+            await asyncio.gather(*(self._send_lane(lane) for lane in lanes))
+        finally:
+            self._busy.difference_update(lane.endpoint.id for lane in lanes)
+        return sum(len(lane.claimed) for lane in lanes)
+
+    async def _claim(self, limit: int) -> list[_Lane]:
+        """Lease the oldest due deliveries, grouped by endpoint (each endpoint's by creation)."""
+        now = utcnow()
+        lease = now + LEASE
+        query = (
+            select(WebhookDeliveryRow, WebhookEndpointRow)
+            .join(WebhookEndpointRow, WebhookEndpointRow.id == WebhookDeliveryRow.endpoint_id)
+            .where(
+                WebhookDeliveryRow.status == "pending",
+                WebhookDeliveryRow.next_attempt_at <= now,
+            )
+            .order_by(WebhookDeliveryRow.next_attempt_at)
+            .limit(limit)
+        )
+        if self._busy:
+            query = query.where(WebhookDeliveryRow.endpoint_id.not_in(self._busy))
+        if not self.gateway.uses_sqlite:
+            # PostgreSQL: processes claiming at once take different rows (SQLite has one writer).
+            query = query.with_for_update(skip_locked=True, of=WebhookDeliveryRow)
+        async with self.gateway.transaction() as session:
+            rows = (await session.execute(query)).all()
+            if rows:
+                await session.execute(
+                    update(WebhookDeliveryRow)
+                    .where(WebhookDeliveryRow.id.in_([delivery.id for delivery, _ in rows]))
+                    .values(next_attempt_at=lease)
+                    .execution_options(synchronize_session=False)
+                )
+        self._claims += 1
+        lanes: dict[str, _Lane] = {}
+        for delivery, endpoint in rows:
+            lane = lanes.setdefault(endpoint.id, _Lane(endpoint, "", [], self._claims))
+            lane.claimed.append(_Claimed(delivery, lease))
+        self._busy.update(lanes)
+        try:
+            async with self.gateway.session() as session:
+                for lane in lanes.values():
+                    opened = await SecretRepository(session, self.gateway.vault).open(
+                        lane.endpoint.secret_id
+                    )
+                    lane.secret = opened.reveal() if opened else ""
+        except BaseException:
+            self._busy.difference_update(lanes)  # the leases run out; sent again then
+            raise
+        for lane in lanes.values():
+            lane.claimed.sort(key=lambda c: (c.delivery.created_at, c.delivery.id))
+        return list(lanes.values())
+
+    async def _send_lane(self, lane: _Lane) -> None:
+        for claimed in lane.claimed:
+            if self._stopping.is_set():
+                return  # the rest keep their lease: due again when it runs out
+            async with self._slots:
+                if claimed.lease - utcnow() < RENEW_BELOW and not await self._renew(claimed):
+                    continue  # the lease ran out and another process took it over
+                await self._send(claimed, lane.endpoint, lane.secret)
+
+    async def _renew(self, claimed: _Claimed) -> bool:
+        lease = utcnow() + LEASE
+        async with self.gateway.transaction() as session:
+            renewed = await _fenced_update(session, claimed, next_attempt_at=lease)
+        if renewed:
+            claimed.lease = lease
+        return renewed
+
+    async def _send(self, claimed: _Claimed, endpoint: WebhookEndpointRow, secret: str) -> None:
+        delivery = claimed.delivery
         body = json.dumps(delivery.payload, separators=(",", ":")).encode()
         headers = {
             "Content-Type": "application/json",
@@ -215,19 +330,17 @@ class Deliverer:
         except (aiohttp.ClientError, TimeoutError) as err:
             error = type(err).__name__
         now = utcnow()
+        attempts = delivery.attempts + 1  # the claimed row is unchanged while the lease holds
+        outcome: dict = {"attempts": attempts, "last_status": status, "last_error": error}
+        if status is not None and 200 <= status < 300:
+            outcome.update(status="delivered", delivered_at=now)
+        elif now - delivery.created_at > GIVE_UP_AFTER:
+            outcome.update(status="failed")
+        else:
+            step = RETRY_STEPS[min(attempts, len(RETRY_STEPS)) - 1]
+            outcome.update(next_attempt_at=now + timedelta(seconds=step))
         async with self.gateway.transaction() as session:
-            row = await session.get(WebhookDeliveryRow, delivery.id)
-            if row is None or row.status != "pending":
-                return
-            row.attempts += 1
-            row.last_status, row.last_error = status, error
-            if status is not None and 200 <= status < 300:
-                row.status, row.delivered_at = "delivered", now
-            elif now - row.created_at > GIVE_UP_AFTER:
-                row.status = "failed"
-            else:
-                step = RETRY_STEPS[min(row.attempts, len(RETRY_STEPS)) - 1]
-                row.next_attempt_at = now + timedelta(seconds=step)
+            recorded = await _fenced_update(session, claimed, **outcome)
         log.info(
             "webhooks.delivery",
             delivery_id=delivery.id,
@@ -235,4 +348,25 @@ class Deliverer:
             event_type=delivery.event,
             status=status,
             error=error,
+            # False: this process's lease ran out mid-send and another took the delivery over.
+            recorded=recorded,
         )
+
+
+def _client() -> aiohttp.ClientSession:
+    return aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=SEND_TIMEOUT_SECONDS))
+
+
+async def _fenced_update(session: AsyncSession, claimed: _Claimed, **values: object) -> bool:
+    """Write only if the delivery is still pending under this process's lease."""
+    result = await session.execute(
+        update(WebhookDeliveryRow)
+        .where(
+            WebhookDeliveryRow.id == claimed.delivery.id,
+            WebhookDeliveryRow.status == "pending",
+            WebhookDeliveryRow.next_attempt_at == claimed.lease,
+        )
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount == 1
