@@ -11,7 +11,7 @@ them). Each query is then timed as the gateway runs it, through the gateway's ow
 - job claim: ``Workers.claim()`` whole (lost leases, the tenants with due work, the due
   candidates of the next tenants, the fenced take, the commit), and each of its queries alone;
 - the connection scheduler's due refreshes and due health checks (``ConnectionRepository``);
-- the webhook outbox's due deliveries (the query of ``Deliverer.deliver_due``);
+- the webhook outbox's due deliveries (the read of a deliverer's claim, ``outbox.due_query``);
 - due analytics collections (``AnalyticsRepository.due``).
 
 It prints p50/p99/max over ``--runs`` runs as the gateway sees them (driver, pool and Python
@@ -48,12 +48,13 @@ from connections import postgres_database  # noqa: E402
 from gateway.db.base import Base, UTCDateTime  # noqa: E402
 from gateway.db.connections import ConnectionRepository  # noqa: E402
 from gateway.db.jobs import AnalyticsRepository, JobRepository, _due  # noqa: E402
-from gateway.db.models import PublishJobRow, WebhookDeliveryRow, WebhookEndpointRow  # noqa: E402
+from gateway.db.models import PublishJobRow  # noqa: E402
 from gateway.host import Gateway  # noqa: E402
 from gateway.jobs.worker import Workers  # noqa: E402
 from gateway.settings import settings_from_mapping  # noqa: E402
 from gateway.telemetry import configure_logging  # noqa: E402
 from gateway.vault import generate_key  # noqa: E402
+from gateway.webhooks.outbox import due_query  # noqa: E402
 
 PLATFORMS = ("meta", "linkedin", "tiktok", "gbp", "mailchimp")
 BATCH = 50_000
@@ -501,15 +502,9 @@ async def due_tenants(session) -> list:
 
 
 async def outbox_due(session) -> list:
-    """The query of ``Deliverer.deliver_due`` (which also sends; there is no read-only method)."""
-    result = await session.execute(
-        select(WebhookDeliveryRow, WebhookEndpointRow)
-        .join(WebhookEndpointRow, WebhookEndpointRow.id == WebhookDeliveryRow.endpoint_id)
-        .where(WebhookDeliveryRow.status == "pending", WebhookDeliveryRow.next_attempt_at <= _now())
-        .order_by(WebhookDeliveryRow.next_attempt_at)
-        .limit(OUTBOX_BATCH)
-    )
-    return result.all()
+    """The read of a deliverer's claim (``outbox.due_query``; the claim then leases the rows)."""
+    sqlite = session.bind.dialect.name == "sqlite"
+    return (await session.execute(due_query(_now(), OUTBOX_BATCH, skip_locked=not sqlite))).all()
 
 
 def _now() -> datetime:

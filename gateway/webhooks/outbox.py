@@ -253,21 +253,7 @@ class Deliverer:
         """Lease the oldest due deliveries, grouped by endpoint (each endpoint's by creation)."""
         now = utcnow()
         lease = now + LEASE
-        query = (
-            select(WebhookDeliveryRow, WebhookEndpointRow)
-            .join(WebhookEndpointRow, WebhookEndpointRow.id == WebhookDeliveryRow.endpoint_id)
-            .where(
-                WebhookDeliveryRow.status == "pending",
-                WebhookDeliveryRow.next_attempt_at <= now,
-            )
-            .order_by(WebhookDeliveryRow.next_attempt_at)
-            .limit(limit)
-        )
-        if self._busy:
-            query = query.where(WebhookDeliveryRow.endpoint_id.not_in(self._busy))
-        if not self.gateway.uses_sqlite:
-            # PostgreSQL: processes claiming at once take different rows (SQLite has one writer).
-            query = query.with_for_update(skip_locked=True, of=WebhookDeliveryRow)
+        query = due_query(now, limit, busy=self._busy, skip_locked=not self.gateway.uses_sqlite)
         async with self.gateway.transaction() as session:
             rows = (await session.execute(query)).all()
             if rows:
@@ -351,6 +337,23 @@ class Deliverer:
             # False: this process's lease ran out mid-send and another took the delivery over.
             recorded=recorded,
         )
+
+
+def due_query(now: datetime, limit: int, *, busy: set[str] = frozenset(), skip_locked: bool):
+    """The oldest due deliveries with their endpoints, leaving out the ``busy`` endpoints';
+    ``skip_locked`` (PostgreSQL): processes claiming at once take different rows."""
+    query = (
+        select(WebhookDeliveryRow, WebhookEndpointRow)
+        .join(WebhookEndpointRow, WebhookEndpointRow.id == WebhookDeliveryRow.endpoint_id)
+        .where(WebhookDeliveryRow.status == "pending", WebhookDeliveryRow.next_attempt_at <= now)
+        .order_by(WebhookDeliveryRow.next_attempt_at)
+        .limit(limit)
+    )
+    if busy:
+        query = query.where(WebhookDeliveryRow.endpoint_id.not_in(busy))
+    if skip_locked:
+        query = query.with_for_update(skip_locked=True, of=WebhookDeliveryRow)
+    return query
 
 
 def _client() -> aiohttp.ClientSession:
