@@ -83,24 +83,34 @@ def _claim_sql(dialect, claimed: int, polled: int) -> sqlite_hop.Prepared:
     """The SQLite claim of ``claimed`` jobs (``polled`` of them polls), with every column of
     the claimed rows returned; compiled once per pair of counts."""
     jobs = PublishJobRow.__table__
-    ids = [bindparam(f"id_{n}", "") for n in range(claimed)]
-    polled_ids = [bindparam(f"polled_{n}", "") for n in range(polled)]
     stamp = utcnow()  # these values only let it compile
-    statement = (
+    statement = _claim_update(
+        [bindparam(f"id_{n}", "") for n in range(claimed)],
+        [bindparam(f"polled_{n}", "") for n in range(polled)],
+        bindparam("owner", ""),
+        bindparam("until", stamp, type_=jobs.c.lease_until.type),
+        bindparam("stamp", stamp, type_=jobs.c.updated_at.type),
+    )
+    return sqlite_hop.Prepared(dialect, statement.returning(*jobs.c))
+
+
+def _claim_update(job_ids, polled, owner, until, stamp):
+    """The claim of ``job_ids``: a new attempt (the fencing token) and a lease; the ``polled``
+    among them keep their status (``processing`` or ``scheduled``)."""
+    jobs = PublishJobRow.__table__
+    return (
         update(jobs)
-        .where(jobs.c.id.in_(ids))
+        .where(jobs.c.id.in_(job_ids))
         .values(
             attempts=jobs.c.attempts + 1,
-            status=case((jobs.c.id.in_(polled_ids), jobs.c.status), else_="running")
+            status=case((jobs.c.id.in_(polled), jobs.c.status), else_="running")
             if polled
             else "running",
-            lease_owner=bindparam("owner", ""),
-            lease_until=bindparam("until", stamp, type_=jobs.c.lease_until.type),
-            updated_at=bindparam("stamp", stamp, type_=jobs.c.updated_at.type),
+            lease_owner=owner,
+            lease_until=until,
+            updated_at=stamp,
         )
-        .returning(*jobs.c)
     )
-    return sqlite_hop.Prepared(dialect, statement)
 
 
 @cache
@@ -403,19 +413,7 @@ class JobRepository:
             keys = _job_keys()
             rows = [_detached_job(keys, row) for row in found]
         else:
-            statement = (
-                update(jobs)
-                .where(jobs.c.id.in_(job_ids))
-                .values(
-                    attempts=jobs.c.attempts + 1,
-                    status=case((jobs.c.id.in_(polled), jobs.c.status), else_="running")
-                    if polled
-                    else "running",
-                    lease_owner=owner,
-                    lease_until=until,
-                    updated_at=utcnow(),
-                )
-            )
+            statement = _claim_update(job_ids, polled, owner, until, utcnow())
             result = await self.session.execute(
                 select(PublishJobRow)
                 .from_statement(statement.returning(*jobs.c))
