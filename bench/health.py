@@ -1,9 +1,11 @@
 """Health report cost: how long the eight views take to answer GET /api/health as jobs pile up.
 
-Run with `.venv/bin/python bench/health.py [--jobs N] [--database-url URL]`. It fills a
-throw-away database (SQLite by default) with N publish jobs (published, dead, failed) over the
-last 2 days, their health checks and analytics, then times the report for one tenant and for
-an admin (all tenants). Figures only; nothing is asserted.
+Run with `.venv/bin/python bench/health.py [--jobs N] [--skew PCT] [--database-url URL]`. It
+fills a throw-away database (SQLite by default) with N publish jobs (published, dead, failed)
+over the last 2 days, their health checks and analytics, then times the report for one tenant
+and for an admin (all tenants). With ``--skew``, that percentage of the jobs goes to one big
+tenant and the timed tenant holds few: a tenant's report should cost its own rows, not the big
+tenant's. Figures only; nothing is asserted.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ from gateway.settings import settings_from_mapping  # noqa: E402
 PLATFORMS = ("meta", "linkedin", "tiktok", "gbp", "mailchimp")
 
 
-async def fill(gateway: Gateway, jobs: int, tenants: list[str]) -> None:
+async def fill(gateway: Gateway, jobs: int, tenants: list[str], skew: float) -> None:
     now = utcnow()
     rng = random.Random(7)
     connections = {}
@@ -59,7 +61,9 @@ async def fill(gateway: Gateway, jobs: int, tenants: list[str]) -> None:
     for start in range(0, jobs, batch):
         async with gateway.transaction() as session:
             for _ in range(min(batch, jobs - start)):
-                tenant, platform = rng.choice(tenants), rng.choice(PLATFORMS)
+                big = skew and rng.random() * 100 < skew
+                tenant = tenants[-1] if big else rng.choice(tenants)
+                platform = rng.choice(PLATFORMS)
                 created = now - timedelta(seconds=rng.randint(0, 2 * 86400))
                 status = rng.choices(("published", "dead", "failed"), (90, 5, 5))[0]
                 job = PublishJobRow(
@@ -124,6 +128,9 @@ async def main() -> None:
     parser.add_argument("--jobs", type=int, default=50_000)
     parser.add_argument("--tenants", type=int, default=20)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument(
+        "--skew", type=float, default=0, help="percent of the jobs held by the last tenant"
+    )
     parser.add_argument("--database-url", default=None)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
@@ -138,10 +145,10 @@ async def main() -> None:
                 (await admin.create_tenant(gateway, f"t{i}")).tenant_id for i in range(args.tenants)
             ]
             started = time.perf_counter()
-            await fill(gateway, args.jobs, tenants)
+            await fill(gateway, args.jobs, tenants, args.skew)
             print(
                 f"filled {args.jobs} jobs in {time.perf_counter() - started:.1f} s "
-                f"({url.split(':')[0]})"
+                f"({url.split(':')[0]}, skew {args.skew:g} %)"
             )
             for label, tenant in (("one tenant", tenants[0]), ("admin (all)", None)):
                 samples = await timed(gateway, tenant, args.rounds)

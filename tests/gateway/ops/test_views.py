@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from gateway.ops.health import ALL_TENANTS, number, read_view, timestamp
+from sqlalchemy import text
+
+from gateway.ops.health import ALL_TENANTS, VIEW_NAMES, number, read_view, timestamp
 from gateway.timefmt import rfc3339
 
 from .seed import KEYED, SOCIAL
@@ -204,3 +206,44 @@ async def test_analytics_summary(seeded):
     assert timestamp(a["last_published_at"]) == rfc3339(
         data.now - timedelta(minutes=10, seconds=-2)
     )
+
+
+async def test_roll_up_of_the_ranked_views(seeded):
+    gateway, _ = seeded
+    dlq = by(await read_view(gateway, "api_dlq_status", ALL_TENANTS), "reason")
+    assert {reason: number(row["dead_jobs"]) for reason, row in dlq.items()} == {
+        "max_attempts": 2,
+        "non_retryable": 1,
+    }
+    assert dlq["max_attempts"]["last_error_message"] == "HTTP 503"
+    assert dlq["non_retryable"]["last_error_message"] == "bad caption"
+    assert {r["tenant_id"] for r in dlq.values()} == {ALL_TENANTS}
+    errors = by(await read_view(gateway, "api_recent_errors", ALL_TENANTS), "source", "error_type")
+    assert set(errors) == {
+        ("publish", "transient"),
+        ("publish", "invalid_request"),
+        ("health_check", "transient"),
+    }
+    assert errors["publish", "transient"]["last_message"] == "HTTP 503"
+    assert number(errors["publish", "transient"]["occurrences_7d"]) == 2
+
+
+AGGREGATE_VIEWS = [name for name in VIEW_NAMES if name != "api_token_health"]
+
+
+async def test_a_scopes_rows_are_its_rows_of_the_whole_view(seeded):
+    """The filter a report puts on a view reaches into it; the rows must not change for that."""
+    gateway, data = seeded
+    scopes = (data.key_a.tenant_id, data.key_b.tenant_id, ALL_TENANTS)
+
+    def key(row):
+        return sorted((k, repr(v)) for k, v in row.items())
+
+    for view in AGGREGATE_VIEWS:
+        async with gateway.session() as session:
+            whole = [dict(r._mapping) for r in await session.execute(text(f"SELECT * FROM {view}"))]
+        assert {row["tenant_id"] for row in whole} <= set(scopes), view
+        assert any(row["tenant_id"] == ALL_TENANTS for row in whole), view
+        for scope in scopes:
+            mine = sorted(key(r) for r in whole if r["tenant_id"] == scope)
+            assert sorted(map(key, await read_view(gateway, view, scope))) == mine, (view, scope)
