@@ -487,13 +487,22 @@ class Lease:
         self.seconds = gateway.settings.jobs.lease_seconds
         self.lost = False
         self._done = asyncio.Event()
+        self._timer: asyncio.TimerHandle | None = None
         self._task: asyncio.Task | None = None
 
     def start(self) -> None:
+        # Most calls end long before a third of the lease: only a timer until then, and a
+        # renewing task only for a call that lasts longer.
+        self._timer = asyncio.get_running_loop().call_later(self.seconds / 3, self._renewing)
+
+    def _renewing(self) -> None:
+        self._timer = None
         self._task = asyncio.create_task(self._renew(), name=f"lease-{self.job_id}")
 
     async def stop(self) -> None:
         self._done.set()
+        if self._timer is not None:
+            self._timer.cancel()
         if self._task is not None:
             await self._task
 
@@ -506,16 +515,17 @@ class Lease:
             raise LeaseLost
 
     async def _renew(self) -> None:
+        """From a third of the lease on: renew it, then again every third, until stopped."""
         while not self._done.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._done.wait(), self.seconds / 3)
-                return
             async with self.gateway.transaction() as session:
                 kept = await JobRepository(session).fenced_update(
                     self.job_id, self.fence, lease_until=utcnow() + timedelta(seconds=self.seconds)
                 )
             if not kept:
                 self.lost = True
+                return
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._done.wait(), self.seconds / 3)
                 return
 
 

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 from gateway.db.base import utcnow
 from gateway.db.jobs import JobRepository
 from gateway.jobs.worker import Workers
 
-from .test_pipeline import account_of, job, make_due, posts, queue
+from ..connections.conftest import start_live
+from .test_pipeline import POSTS, account_of, fault, job, make_due, posts, queue
 
 
 async def lose_lease(live, job_id) -> None:
@@ -133,3 +135,30 @@ async def test_a_replayed_lost_job_looks_for_its_post_first(live):
     done = await job(live, accepted["jobId"])
     assert done["status"] == "published" and done["remotePostId"] == made["id"]
     assert len(await posts(live)) == 1
+
+
+async def test_a_call_longer_than_the_lease_keeps_it(aiohttp_server, tmp_path):
+    """The platform takes 2 s to answer and the lease is 0.9 s: the worker renews it every
+    third, so no other worker takes the job over meanwhile, and it is published once."""
+    live = await start_live(aiohttp_server, tmp_path, jobs={"lease_seconds": 0.9})
+    try:
+        connection_id, account_id = await account_of(live)
+        _, accepted = await queue(live, connection_id, account_id)
+        await fault(live, method="POST", path=POSTS, delayMs=2000, count=1)
+        slow = asyncio.create_task(Workers(live.gateway, 1).run_once())
+        leases = []
+        while not slow.done():
+            await asyncio.sleep(0.2)
+            async with live.gateway.session() as session:
+                row = await JobRepository(session).get(accepted["jobId"])
+            leases.append(row.lease_until)
+            # Another process looking for due work (lost leases included) finds nothing.
+            assert await Workers(live.gateway, 1).claim() is None
+        assert await slow
+        renewed = {lease for lease in leases if lease is not None}
+        assert len(renewed) >= 3  # the first lease and at least two renewals
+        done = await job(live, accepted["jobId"])
+        assert done["status"] == "published" and done["attempts"] == 1
+        assert len(await posts(live)) == 1
+    finally:
+        await live.http.close()
