@@ -239,6 +239,10 @@ class PublishRequest:
     # own scheduler. A connector that cannot schedule this one raises UnsupportedCapability,
     # and the core falls back to its own scheduler (recording why in the job's notes).
     scheduled_at: datetime | None = None
+    # When the job was accepted: set on the requests of jobs the workers run (None when a
+    # request is only being checked). Every attempt came after it, so ``find_published`` can
+    # look for a lost post from then on, however long ago that was.
+    queued_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

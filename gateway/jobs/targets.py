@@ -41,7 +41,7 @@ class Target:
     credentials: Credentials
 
 
-def publish_request(body: dict, platform: str) -> PublishRequest:
+def publish_request(body: dict, platform: str, queued_at: datetime | None = None) -> PublishRequest:
     options = body.get("options") or {}
     return PublishRequest(
         title=body.get("title"),
@@ -49,6 +49,7 @@ def publish_request(body: dict, platform: str) -> PublishRequest:
         media_urls=tuple(body.get("mediaUrls") or ()),
         link=body.get("link"),
         options=dict(options.get(platform) or {}),
+        queued_at=queued_at,
     )
 
 
@@ -232,7 +233,7 @@ def _target(
     return Target(
         connector=connector,
         account=AccountRef.of(account, opened[account.id]),
-        request=publish_request(job.request_json, job.platform),
+        request=publish_request(job.request_json, job.platform, job.created_at),
         credentials=credentials_with(connection, *opened[connection.id]),
     )
 
@@ -249,7 +250,7 @@ async def _target_refreshed(gateway: Gateway, job: PublishJobRow, active_only: b
     return Target(
         connector=gateway.connector(job.platform),
         account=AccountRef.of(account, token),
-        request=publish_request(job.request_json, job.platform),
+        request=publish_request(job.request_json, job.platform, job.created_at),
         credentials=credentials,
     )
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 GRAPH_HOST = "graph.facebook.com"
 VIDEO_HOST = "graph-video.facebook.com"
 WWW_HOST = "www.facebook.com"
@@ -45,12 +47,13 @@ IG_PUBLISH_QUOTA = 50  # per rolling 24 h; read live from content_publishing_lim
 VIDEO_EXTENSIONS = (".mp4", ".mov")
 IMAGE_EXTENSIONS = (".jpg", ".jpeg")
 WEB = "https://www.facebook.com"
-# How far back a post is looked for after an unknown outcome. The core looks once the lost
-# request must be over (the request timeout, plus backoff, a lease take-over or a rate-limit
-# wait of up to an hour), so the post, if made, is minutes old; the bound is wide enough for
-# those waits and narrow enough that a Page repeating the same text is unlikely to be taken
-# for it. Meta has no idempotency key, so text and shape within this window are all there is.
+# How far back a post is looked for after an unknown outcome: from when its job was queued
+# (every attempt came later; a job replayed from the DLQ days later still finds its post),
+# less CLOCK_SKEW. Only a request that does not say when it was queued is looked for this
+# many hours back. Meta has no idempotency key, so text and shape since then are all there is.
 LOOKBACK_HOURS = 6
+# Clocks differ: a lost post is looked for from a little before its job (or container).
+CLOCK_SKEW = timedelta(minutes=5)
 # Listings are read 100 rows a page, at most this many pages; past it the look cannot tell.
 LOOKUP_PAGE_SIZE = 100
 LOOKUP_MAX_PAGES = 5

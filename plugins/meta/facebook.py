@@ -9,8 +9,8 @@ from datetime import UTC, datetime, timedelta
 from gateway import OutcomeUnknown, PlatformError, PostKind, PublishRequest, PublishResult
 
 from .checks import compose_message, facebook_kind
-from .const import LOOKBACK_HOURS, LOOKUP_MAX_PAGES, LOOKUP_PAGE_SIZE, VIDEO_HOST, WEB
-from .graph import GraphClient, Row
+from .const import LOOKUP_MAX_PAGES, LOOKUP_PAGE_SIZE, VIDEO_HOST, WEB
+from .graph import GraphClient, Row, lookback_start
 
 SCHEDULE_MIN, SCHEDULE_MAX = timedelta(minutes=10), timedelta(days=30)
 SCHEDULABLE = (PostKind.TEXT, PostKind.LINK, PostKind.MULTI_IMAGE)
@@ -126,7 +126,7 @@ async def find_published(
             "a Page photo post without text cannot be told apart from others at Meta, so it is "
             "not published again (check the Page, then replay it from the DLQ)"
         )
-    since = datetime.now(UTC) - timedelta(hours=LOOKBACK_HOURS)
+    since = lookback_start(request)
 
     def match(post: Row) -> bool:
         return post.get("message") == message and _same_shape(post, kind, request)
@@ -166,9 +166,9 @@ async def _look(graph, path, token, page_id, fields, since, match) -> Row | None
     )
     if post is None and not complete:
         raise OutcomeUnknown(
-            f"the Page made more than {LOOKUP_PAGE_SIZE * LOOKUP_MAX_PAGES} posts in "
-            f"{LOOKBACK_HOURS} hours; whether this one went out cannot be told, so it is not "
-            "published again (check the Page, then replay it from the DLQ)"
+            f"the Page made more than {LOOKUP_PAGE_SIZE * LOOKUP_MAX_PAGES} posts since "
+            f"{since.isoformat(timespec='seconds')}; whether this one went out cannot be told, "
+            "so it is not published again (check the Page, then replay it from the DLQ)"
         )
     return post
 

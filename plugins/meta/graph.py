@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from gateway import OutboundClient, PlatformError, TokenSource
+from gateway import OutboundClient, PlatformError, PublishRequest, TokenSource
 
 from . import usage
-from .const import GRAPH_HOST
+from .const import CLOCK_SKEW, GRAPH_HOST, LOOKBACK_HOURS
 from .errors import graph_error
 
 Token = str | TokenSource
@@ -110,3 +111,10 @@ class GraphClient:
             query = parse_qsl(urlsplit(following).query)
             params = {name: value for name, value in query if name != "access_token"}
         return None, False
+
+
+def lookback_start(request: PublishRequest) -> datetime:
+    """Where a look for the post an unknown outcome may have made starts (``LOOKBACK_HOURS``)."""
+    if request.queued_at is not None:
+        return request.queued_at - CLOCK_SKEW
+    return datetime.now(UTC) - timedelta(hours=LOOKBACK_HOURS)

@@ -17,15 +17,13 @@ from gateway import (
 )
 
 from .checks import compose_message, instagram_kind, is_video
-from .const import LOOKBACK_HOURS, LOOKUP_MAX_PAGES, LOOKUP_PAGE_SIZE
-from .graph import GraphClient, Row
+from .const import CLOCK_SKEW, LOOKBACK_HOURS, LOOKUP_MAX_PAGES, LOOKUP_PAGE_SIZE
+from .graph import GraphClient, Row, lookback_start
 
 QUOTA_WAIT_SECONDS = 3600.0
 # After a media_publish whose answer was lost, the container is asked again only once the
 # lost request must be over (the gateway's request timeout is 30 s by default).
 UNKNOWN_PUBLISH_WAIT = timedelta(seconds=60)
-# Clocks differ: the published media is looked for from a little before its container.
-CLOCK_SKEW = timedelta(minutes=5)
 MEDIA_FIELDS = "id,caption,media_type,media_product_type,timestamp,permalink"
 
 
@@ -194,8 +192,7 @@ async def find_published(
             "an Instagram story or a post without a caption cannot be found at Meta, so it is "
             "not published again (check the account, then replay it from the DLQ)"
         )
-    since = datetime.now(UTC) - timedelta(hours=LOOKBACK_HOURS)
-    return await _find_media(graph, ig_id, token, expected, since)
+    return await _find_media(graph, ig_id, token, expected, lookback_start(request))
 
 
 def _expected(request: PublishRequest) -> dict[str, str] | None:

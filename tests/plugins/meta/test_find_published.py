@@ -107,6 +107,35 @@ async def test_a_page_post_made_before_the_timeout_is_adopted_not_made_again(met
     assert dlq["data"] == []
 
 
+async def test_the_look_starts_when_the_job_was_queued_however_long_ago(meta):
+    """A job queued two days ago (its post lost, say, and replayed from the DLQ since) is
+    looked for from then on, not only over the last hours."""
+    connection_id, accounts = await meta.accounts()
+    await meta.fault(method="POST", path="*/feed", delayMs=LATE)
+    accepted = await meta.queued(connection_id, accounts["facebook_page"], body="Long ago")
+    queued = utcnow() - timedelta(days=2)
+    async with meta.gateway.transaction() as session:
+        (await JobRepository(session).get(accepted["jobId"])).created_at = queued
+    assert await meta.run_jobs()
+    await settled(meta, "*/feed")
+    done = await unknown_then_retried(meta, accepted["jobId"])
+    assert done["status"] == "published", done
+    assert await sent(meta, "POST", "*/feed") == 1
+    [look] = (await meta.control("GET", "journal", params={"path": "*/feed", "method": "GET"}))[
+        "requests"
+    ]
+    since = int(look["query"]["since"])
+    assert abs(since - (queued - timedelta(minutes=5)).timestamp()) < 2
+
+
+def test_a_request_that_does_not_say_when_it_was_queued_is_looked_for_hours_back():
+    from gateway import PublishRequest
+    from plugins.meta.graph import lookback_start
+
+    start = lookback_start(PublishRequest(body="x"))
+    assert abs((utcnow() - start) - timedelta(hours=6)) < timedelta(seconds=5)
+
+
 async def test_a_page_post_that_never_arrived_is_published_once(meta):
     connection_id, accounts = await meta.accounts()
     # Late and failed: the request was never carried out.
