@@ -59,7 +59,7 @@ from sqlalchemy import event, func, select  # noqa: E402
 
 from gateway import admin, hookimpl  # noqa: E402
 from gateway.db.models import PublishJobRow  # noqa: E402
-from gateway.eventloop import loop_factory, loop_name  # noqa: E402
+from gateway.eventloop import CHOICES, loop_factory, loop_name  # noqa: E402
 from gateway.jobs.worker import Workers  # noqa: E402
 
 POSTS = "/api.examplesocial.test/v1/pages/{page}/posts"
@@ -530,7 +530,7 @@ if __name__ == "__main__":
     parser.add_argument("--tenants", type=int, default=5)
     parser.add_argument("--connections", type=int, default=50)
     parser.add_argument("--profile", action="store_true")
-    parser.add_argument("--event-loop", choices=("auto", "uvloop", "asyncio"), default="auto")
+    parser.add_argument("--event-loop", choices=CHOICES, default="auto")
     parser.add_argument(
         "--only",
         choices=("e2e", "load"),

@@ -26,6 +26,8 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
+from gateway.eventloop import CHOICES, loop_factory, loop_name
+
 ROOT = Path(__file__).resolve().parent.parent
 POSTGRES_URL = os.environ.get("PG_TEST_URL", "postgresql://127.0.0.1:5432/test")
 _LENGTH = re.compile(rb"\r\ncontent-length: *(\d+)", re.IGNORECASE)
@@ -300,7 +302,7 @@ def main() -> None:
     )
     parser.add_argument(
         "--event-loop",
-        choices=("auto", "uvloop", "asyncio"),
+        choices=CHOICES,
         default="auto",
         help="the server's loop, as server.event_loop (auto: uvloop where installed)",
     )
@@ -313,8 +315,6 @@ def main() -> None:
     parser.add_argument("--serve", help=argparse.SUPPRESS)  # internal: the server process
     args = parser.parse_args()
     if args.serve:
-        from gateway.eventloop import loop_factory
-
         with asyncio.Runner(loop_factory=loop_factory(args.event_loop)) as runner:
             runner.run(serve(args.serve, args.profile, args.synchronous))
         return
@@ -333,8 +333,6 @@ def main() -> None:
         if args.synchronous:
             command += ["--synchronous", args.synchronous]
         server = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, cwd=ROOT)
-        from gateway.eventloop import loop_factory, loop_name
-
         probe = loop_factory(args.event_loop)()
         database = "PostgreSQL" if args.database == "postgres" else "SQLite"
         label = f"{database}, {loop_name(probe)}"

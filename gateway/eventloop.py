@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 from .errors import ConfigError
 
-CHOICES = ("auto", "uvloop", "asyncio")
+CHOICES = ("auto", "uvloop", "asyncio")  # server.event_loop
 
 
 def loop_factory(choice: str) -> Callable[[], asyncio.AbstractEventLoop]:

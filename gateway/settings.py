@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError
+from .eventloop import CHOICES as LOOP_CHOICES
 
 DEFAULT_CONFIG = Path("config/gateway.toml")
 ENV_PREFIX = "GATEWAY_"
@@ -396,7 +397,7 @@ def _validate(settings: Settings) -> None:
         )
     if not 0 < settings.server.port < 65536:
         raise ConfigError("server.port", f"must be between 1 and 65535, got {settings.server.port}")
-    if settings.server.event_loop not in ("auto", "uvloop", "asyncio"):
+    if settings.server.event_loop not in LOOP_CHOICES:
         raise ConfigError("server.event_loop", "must be 'auto', 'uvloop' or 'asyncio'")
     if settings.logging.format not in ("auto", "json", "console"):
         raise ConfigError("logging.format", "must be 'auto', 'json' or 'console'")

@@ -19,6 +19,7 @@ from .events import job_event, stage
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
 
+    from ..connector import Connector
     from ..host import Gateway
 
 log = structlog.get_logger("gateway.jobs")
@@ -52,6 +53,24 @@ OUTCOME_IN_DOUBT = frozenset({"outcome_unknown", "worker_lost"})
 def outcome_in_doubt(job: PublishJobRow) -> bool:
     """Whether ``job``'s last attempt may have published without its outcome being recorded."""
     return (job.error_json or {}).get("code") in OUTCOME_IN_DOUBT
+
+
+REPLAYED_UNCHECKED = (
+    "replayed from the DLQ after an unknown outcome; the platform cannot be asked whether the "
+    "earlier attempt posted, so this one was sent without looking"
+)
+
+
+def replays_without_looking(job: PublishJobRow, connector: Connector | None) -> bool:
+    """Whether replaying the dead ``job`` publishes without looking for an earlier post: its
+    last attempt may have posted and the platform cannot be asked (where it can, after a lost
+    worker say, the replayed attempt looks first)."""
+    if not outcome_in_doubt(job):
+        return False
+    if connector is None or not connector.reconciles:
+        return True
+    # Buried at once on an unknown outcome: the connector's look could not tell for this post.
+    return job.dead_reason == "non_retryable"
 
 
 def dead_letter(code: str, message: str) -> dict:

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from gateway import OutcomeUnknown, PlatformError, PostKind, PublishRequest, PublishResult
 
 from .checks import compose_message, facebook_kind
-from .const import LOOKUP_MAX_PAGES, LOOKUP_PAGE_SIZE, VIDEO_HOST, WEB
+from .const import VIDEO_HOST, WEB
 from .graph import GraphClient, Row, lookback_start
 
 SCHEDULE_MIN, SCHEDULE_MAX = timedelta(minutes=10), timedelta(days=30)
@@ -105,7 +105,7 @@ async def find_published(
 
     Meta takes no idempotency key, so the post is looked for in the Page's feed (and among its
     scheduled posts, where a natively scheduled one waits) by exactly what ``publish`` sends:
-    the message and the attachment's shape, made in the last hours.
+    the message and the attachment's shape, made since its job was queued.
 
     :raises OutcomeUnknown: for posts that cannot be told apart reliably; the job goes to the
         dead-letter queue rather than risk a second post.
@@ -151,26 +151,15 @@ async def find_published(
 
 
 async def _look(graph, path, token, page_id, fields, since, match) -> Row | None:
-    post, complete = await graph.find(
+    return await graph.find(
         path,
         token,
-        params={
-            "fields": fields,
-            "since": str(int(since.timestamp())),
-            "limit": str(LOOKUP_PAGE_SIZE),
-        },
+        params={"fields": fields, "since": str(int(since.timestamp()))},
         account=page_id,
         match=match,
-        older=lambda post: _created(post) < since,
-        max_pages=LOOKUP_MAX_PAGES,
+        since=since,
+        time_field="created_time",
     )
-    if post is None and not complete:
-        raise OutcomeUnknown(
-            f"the Page made more than {LOOKUP_PAGE_SIZE * LOOKUP_MAX_PAGES} posts since "
-            f"{since.isoformat(timespec='seconds')}; whether this one went out cannot be told, "
-            "so it is not published again (check the Page, then replay it from the DLQ)"
-        )
-    return post
 
 
 def _same_shape(post: Row, kind: PostKind, request: PublishRequest) -> bool:
@@ -192,14 +181,6 @@ def _same_shape(post: Row, kind: PostKind, request: PublishRequest) -> bool:
     return not {"photo", "album", "video_inline", "video"} & set(types) and all(
         str(a.get("unshimmed_url") or "") in text for a in attachments
     )
-
-
-def _created(post: Row) -> datetime:
-    text = str(post.get("created_time") or "")
-    try:
-        return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S%z")
-    except ValueError:
-        return datetime.now(UTC)  # unreadable: taken as new, so the look goes on
 
 
 def _url(post: Row) -> str:

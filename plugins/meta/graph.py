@@ -7,10 +7,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from gateway import OutboundClient, PlatformError, PublishRequest, TokenSource
+from gateway import OutboundClient, OutcomeUnknown, PlatformError, PublishRequest, TokenSource
 
 from . import usage
-from .const import CLOCK_SKEW, GRAPH_HOST, LOOKBACK_HOURS
+from .const import CLOCK_SKEW, GRAPH_HOST, LOOKBACK_HOURS, LOOKUP_MAX_PAGES, LOOKUP_PAGE_SIZE
 from .errors import graph_error
 
 Token = str | TokenSource
@@ -87,34 +87,51 @@ class GraphClient:
         params: dict[str, str],
         account: str,
         match: Callable[[Row], bool],
-        older: Callable[[Row], bool],
-        max_pages: int,
-    ) -> tuple[Row | None, bool]:
+        since: datetime,
+        time_field: str,
+        page_size: int = LOOKUP_PAGE_SIZE,
+        max_pages: int = LOOKUP_MAX_PAGES,
+    ) -> Row | None:
         """The first row of a listing (``{"data": [...], "paging": {...}}``, newest first)
-        that ``match`` accepts, reading no row ``older`` than the bound and no more than
-        ``max_pages`` pages (``paging.next`` is followed with its own parameters).
+        that ``match`` accepts, reading no row whose ``time_field`` is before ``since`` and no
+        more than ``max_pages`` pages (``paging.next`` is followed with its own parameters).
 
-        Returns (the row or None, whether the listing was read to its bound): None with False
-        means the look stopped at ``max_pages`` and cannot say the row is not there.
+        :raises OutcomeUnknown: the pages ran out before ``since`` was reached, so whether
+            the row is there cannot be told.
         """
+        params = {**params, "limit": str(page_size)}
         for _ in range(max_pages):
             answer = await self.get(path, token, params=params, account=account)
             for row in answer.get("data") or []:
-                if not isinstance(row, dict) or older(row):
-                    return None, True
+                if not isinstance(row, dict) or graph_time(row.get(time_field)) < since:
+                    return None
                 if match(row):
-                    return row, True
+                    return row
             following = (answer.get("paging") or {}).get("next")
             if not isinstance(following, str) or not following:
-                return None, True
+                return None
             # The token stays in the Authorization header, never in a query string.
             query = parse_qsl(urlsplit(following).query)
             params = {name: value for name, value in query if name != "access_token"}
-        return None, False
+        raise OutcomeUnknown(
+            f"Meta lists more than {page_size * max_pages} entries under {path} since "
+            f"{since.isoformat(timespec='seconds')}; whether this one went out cannot be told, "
+            "so it is not published again (check the account, then replay it from the DLQ)"
+        )
+
+
+def graph_time(value: object) -> datetime:
+    """A Graph API time (``2019-01-02T18:31:28+0000``); an unreadable one counts as now, so
+    a look goes on past it."""
+    try:
+        return datetime.strptime(str(value or ""), "%Y-%m-%dT%H:%M:%S%z")
+    except ValueError:
+        return datetime.now(UTC)
 
 
 def lookback_start(request: PublishRequest) -> datetime:
-    """Where a look for the post an unknown outcome may have made starts (``LOOKBACK_HOURS``)."""
+    """Where a look for the post an unknown outcome may have made starts: when its job was
+    queued, less ``CLOCK_SKEW`` (``LOOKBACK_HOURS`` ago for a request that does not say)."""
     if request.queued_at is not None:
         return request.queued_at - CLOCK_SKEW
     return datetime.now(UTC) - timedelta(hours=LOOKBACK_HOURS)

@@ -17,7 +17,7 @@ from gateway import (
 )
 
 from .checks import compose_message, instagram_kind, is_video
-from .const import CLOCK_SKEW, LOOKBACK_HOURS, LOOKUP_MAX_PAGES, LOOKUP_PAGE_SIZE
+from .const import CLOCK_SKEW, LOOKBACK_HOURS
 from .graph import GraphClient, Row, lookback_start
 
 QUOTA_WAIT_SECONDS = 3600.0
@@ -181,7 +181,7 @@ async def find_published(
     ``publish`` itself never ends in an unknown outcome (containers are safe to make again
     and a lost media_publish answer is settled by the container's status), so this runs when
     a worker stopped mid-attempt and the container is not known: the account's media is
-    looked through for the caption and kind ``publish`` sends, made in the last hours. None
+    looked through for the caption and kind ``publish`` sends, made since the job was queued. None
     (nothing published; at most an unpublished container that expires) lets the core retry.
 
     :raises OutcomeUnknown: for stories and posts without a caption, which cannot be found.
@@ -220,30 +220,18 @@ async def _find_media(
             and media.get("media_product_type") == expected.get("productType")
         )
 
-    media, complete = await graph.find(
+    media = await graph.find(
         f"{ig_id}/media",
         token,
-        params={"fields": MEDIA_FIELDS, "limit": str(LOOKUP_PAGE_SIZE)},
+        params={"fields": MEDIA_FIELDS},
         account=ig_id,
         match=match,
-        older=lambda media: _timestamp(media) < since,
-        max_pages=LOOKUP_MAX_PAGES,
+        since=since,
+        time_field="timestamp",
     )
-    if media is None and not complete:
-        raise OutcomeUnknown(
-            f"the account published more than {LOOKUP_PAGE_SIZE * LOOKUP_MAX_PAGES} media "
-            "since; whether this one went out cannot be told, so it is not published again"
-        )
     if media is None:
         return None
     return PublishResult(remote_id=_id(media), url=media.get("permalink"))
-
-
-def _timestamp(media: Row) -> datetime:
-    try:
-        return datetime.strptime(str(media.get("timestamp") or ""), "%Y-%m-%dT%H:%M:%S%z")
-    except ValueError:
-        return datetime.now(UTC)  # unreadable: taken as new, so the look goes on
 
 
 def _id(answer: dict) -> str:

@@ -11,7 +11,7 @@ from ...db.base import utcnow
 from ...db.jobs import JobRepository
 from ...db.models import PublishJobRow
 from ...errors import BadRequest, Conflict, NotFound, ResourceNotFound
-from ...jobs.claims import outcome_in_doubt
+from ...jobs.claims import REPLAYED_UNCHECKED, replays_without_looking
 from ...jobs.submit import submit
 from ...jobs.targets import load_target
 from ...timefmt import rfc3339
@@ -130,11 +130,6 @@ ACCEPTED = {
         "postId": {"type": "string"},
     },
 }
-
-REPLAYED_UNCHECKED = (
-    "replayed from the DLQ after an unknown outcome; the platform cannot be asked whether the "
-    "earlier attempt posted, so this one was sent without looking"
-)
 
 
 def page_schema(item: dict) -> dict:
@@ -399,7 +394,7 @@ async def replay(request: web.Request) -> web.Response:
     job = await _job(request)
     gateway = request.config_dict[GATEWAY]
     unsure: dict = {}
-    if _cannot_be_checked(job, gateway.connector(job.platform)):
+    if replays_without_looking(job, gateway.connector(job.platform)):
         # The operator who replays it has checked that the last attempt did not post: the
         # next attempt publishes (left marked, it would only be buried again).
         unsure = {"error_json": None, "notes": [*(job.notes or []), REPLAYED_UNCHECKED]}
@@ -419,17 +414,6 @@ async def replay(request: web.Request) -> web.Response:
     if gateway.workers is not None:
         gateway.workers.wake()
     return web.json_response(job_json(await _job(request)))
-
-
-def _cannot_be_checked(job: PublishJobRow, connector) -> bool:
-    """Whether the dead ``job``'s last attempt may have posted and the platform cannot be asked
-    (the next attempt would only look first where it can: after a lost worker, say)."""
-    if not outcome_in_doubt(job):
-        return False
-    if connector is None or not connector.reconciles:
-        return True
-    # Buried at once on an unknown outcome: the connector's look could not tell for this post.
-    return job.dead_reason == "non_retryable"
 
 
 async def discard(request: web.Request) -> web.Response:

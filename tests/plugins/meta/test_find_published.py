@@ -175,6 +175,40 @@ async def test_another_post_is_not_mistaken_for_the_lost_one(meta):
     assert sorted(p["message"] for p in posts) == ["Hello", "Hello", "Hello, world!"]
 
 
+async def test_a_look_that_runs_out_of_pages_cannot_tell(meta):
+    """The feed is read only so far: past that bound the lost post may still be there, so the
+    look says it cannot tell instead of answering "not there"."""
+    from gateway.errors import OutcomeUnknown
+
+    connection_id, accounts = await meta.accounts()
+    page = accounts["facebook_page"]
+    for n in range(3):
+        await meta.queued(connection_id, page, body=f"Post {n}")
+        assert await meta.run_jobs()
+    posted = await meta.queued(connection_id, page, body="Post 3")
+    async with meta.gateway.session() as session:
+        row = await JobRepository(session).get(posted["jobId"])
+    account = (await load_target(meta.gateway, row)).account
+    graph = meta.gateway.connector("meta").graph
+
+    async def look(max_pages: int):
+        return await graph.find(
+            f"{account.external_id}/feed",
+            account.token.reveal(),
+            params={"fields": "id,message,created_time"},
+            account=account.external_id,
+            match=lambda post: post.get("message") == "Never posted",
+            since=utcnow() - timedelta(hours=1),
+            time_field="created_time",
+            page_size=1,
+            max_pages=max_pages,
+        )
+
+    with pytest.raises(OutcomeUnknown, match="more than 2 entries"):
+        await look(max_pages=2)  # three posts (the fourth job is not run), two pages of one
+    assert await look(max_pages=4) is None  # read to the end: it is not there
+
+
 async def test_a_natively_scheduled_post_is_found_among_the_scheduled_posts(meta):
     connection_id, accounts = await meta.accounts()
     await meta.fault(method="POST", path="*/feed", delayMs=LATE)
