@@ -18,6 +18,7 @@ from opentelemetry.metrics import CallbackOptions, Observation
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
@@ -189,7 +190,11 @@ class Telemetry:
         resource = Resource.create({"service.name": settings.service_name})
         self.registry = CollectorRegistry(auto_describe=True)
         readers: list[Any] = [PrometheusMetricReader(registry=self.registry)]
-        tracer_provider = TracerProvider(resource=resource)
+        # With nowhere to send spans, they are not recorded: building and dropping one per
+        # outbound call cost a tenth of a millisecond of the event loop. (Their trace and span
+        # ids are still made, so the context still flows.)
+        sampler = None if settings.otlp_endpoint else ALWAYS_OFF
+        tracer_provider = TracerProvider(resource=resource, sampler=sampler)
         if settings.otlp_endpoint:
             try:
                 readers.append(_otlp_metric_reader(settings.otlp_endpoint))

@@ -85,7 +85,8 @@ async def test_traces_and_metrics_are_exported_over_otlp(aiohttp_server):
     collector = await aiohttp_server(app)
 
     telemetry = Telemetry(TelemetrySettings(otlp_endpoint=str(collector.make_url("/"))))
-    with telemetry.tracer_provider.get_tracer("test").start_as_current_span("publish"):
+    with telemetry.tracer_provider.get_tracer("test").start_as_current_span("publish") as span:
+        assert span.is_recording()
         telemetry.instruments.publish_success.add(1, {"platform": "example"})
     # The exporters are synchronous: flush from a thread while this loop serves the collector.
     await asyncio.to_thread(telemetry.tracer_provider.force_flush)
@@ -95,6 +96,13 @@ async def test_traces_and_metrics_are_exported_over_otlp(aiohttp_server):
     paths = {path for path, _ in received}
     assert paths == {"/v1/traces", "/v1/metrics"}
     assert all(kind == "application/x-protobuf" for _, kind in received)
+
+
+def test_spans_are_not_recorded_when_there_is_nowhere_to_send_them():
+    telemetry = Telemetry(TelemetrySettings())
+    with telemetry.tracer_provider.get_tracer("test").start_as_current_span("publish") as span:
+        assert not span.is_recording()
+        assert span.get_span_context().is_valid  # the context still flows
 
 
 def test_api_requests_are_counted_by_status_with_the_recent_5xx_share(monkeypatch):

@@ -12,9 +12,11 @@ import pytest
 from aiohttp import web
 from sqlalchemy import select
 
+from gateway import admin
 from gateway.db.base import utcnow
 from gateway.db.models import WebhookDeliveryRow
 from gateway.host import Gateway
+from gateway.jobs.events import stage_all
 from gateway.jobs.worker import Workers
 from gateway.types import Event
 from gateway.webhooks import outbox
@@ -448,3 +450,42 @@ async def test_a_hanging_receiver_does_not_hold_up_deliveries_that_come_after_it
     # The endpoint's second delivery, left out while the first was in hand, goes out after it
     # (long before the deliverer's own minute is up).
     await asyncio.wait_for(receivers.arrivals("hangs", 2), 5)
+
+
+async def test_a_batch_stages_deliveries_only_for_subscribed_tenants_and_events(live_db):
+    live = live_db
+    gateway = live.gateway
+    await subscribe(live, "https://hooks.example.com/acme", events=("job.published",))
+    quiet = await admin.create_tenant(gateway, "quiet")  # no endpoint at all
+    gone = await admin.create_tenant(gateway, "gone")  # an endpoint, since removed
+    status, endpoint = await live.api(
+        "POST",
+        "/api/webhook-endpoints",
+        key=gone,
+        json={"url": "https://hooks.example.com/gone", "events": ["job.published"]},
+    )
+    assert status == 201
+    removed, _ = await live.api("DELETE", f"/api/webhook-endpoints/{endpoint['id']}", key=gone)
+    assert removed == 200
+    events = [
+        Event("job.published", live.key.tenant_id, {"n": 1}),
+        Event("job.dead", live.key.tenant_id, {"n": 2}),  # not subscribed to
+        Event("job.published", quiet.tenant_id, {"n": 3}),
+        Event("job.published", gone.tenant_id, {"n": 4}),
+        Event("job.published", None, {"n": 5}),
+        Event("job.published", live.key.tenant_id, {"n": 6}),
+    ]
+    async with gateway.transaction() as session:
+        staged = await stage_all(session, events)
+        assert session.info.get(outbox.STAGED)  # the commit wakes the deliverer
+    assert [event.outboxed for event in staged] == [True] * len(events)
+    rows = await deliveries(gateway)
+    assert sorted((row.tenant_id, row.payload["data"]["n"]) for row in rows) == [
+        (live.key.tenant_id, 1),
+        (live.key.tenant_id, 6),
+    ]
+
+    async with gateway.transaction() as session:
+        await stage_all(session, events[2:5])
+        assert not session.info.get(outbox.STAGED)  # nobody to tell: no wake
+    assert len(await deliveries(gateway)) == 2
