@@ -61,14 +61,18 @@ async def fetch(
     prepared = statement if isinstance(statement, Prepared) else Prepared(dialect, statement)
     driver = await _driver(connection)
     rows = await driver.execute_fetchall(prepared.sql, prepared.params(dialect, values or {}))
-    processors = [_result_processor(dialect, column) for column in columns]
-    return [
-        tuple(
-            value if process is None else process(value)
-            for process, value in zip(processors, row, strict=True)
-        )
-        for row in rows
-    ]
+    if rows and len(rows[0]) != len(columns):
+        raise ValueError(f"{len(columns)} columns given for rows of {len(rows[0])}")
+    converting = _converting(dialect, tuple(columns))
+    if not converting:
+        return [tuple(row) for row in rows]
+    converted = []
+    for row in rows:
+        values = list(row)
+        for index, process in converting:
+            values[index] = process(values[index])
+        converted.append(tuple(values))
+    return converted
 
 
 async def execute_many(
@@ -109,5 +113,13 @@ def _bind_processor(dialect: Dialect, column: Column):
     return column.type.dialect_impl(dialect).bind_processor(dialect)
 
 
-def _result_processor(dialect: Dialect, column: Column):
-    return column.type.dialect_impl(dialect).result_processor(dialect, None)
+@lru_cache(maxsize=256)
+def _converting(dialect: Dialect, columns: tuple[Column, ...]) -> tuple[tuple[int, Any], ...]:
+    """The positions of ``columns`` whose values the ORM converts, each with its converter:
+    made once per statement's columns (making them cost more than the rows' conversion)."""
+    found = []
+    for index, column in enumerate(columns):
+        process = column.type.dialect_impl(dialect).result_processor(dialect, None)
+        if process is not None:
+            found.append((index, process))
+    return tuple(found)
