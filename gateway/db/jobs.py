@@ -7,15 +7,18 @@ from datetime import datetime
 from functools import cache, lru_cache
 
 from sqlalchemy import (
+    ARRAY,
     Integer,
     and_,
     bindparam,
     case,
     cast,
     exists,
+    func,
     literal_column,
     or_,
     select,
+    true,
     union_all,
     update,
 )
@@ -86,7 +89,7 @@ def _claim_sql(dialect, claimed: int, polled: int) -> sqlite_hop.Prepared:
     stamp = utcnow()  # these values only let it compile
     statement = _claim_update(
         [bindparam(f"id_{n}", "") for n in range(claimed)],
-        [bindparam(f"polled_{n}", "") for n in range(polled)],
+        [bindparam(f"polled_{n}", "") for n in range(polled)] if polled else None,
         bindparam("owner", ""),
         bindparam("until", stamp, type_=jobs.c.lease_until.type),
         bindparam("stamp", stamp, type_=jobs.c.updated_at.type),
@@ -96,7 +99,7 @@ def _claim_sql(dialect, claimed: int, polled: int) -> sqlite_hop.Prepared:
 
 def _claim_update(job_ids, polled, owner, until, stamp):
     """The claim of ``job_ids``: a new attempt (the fencing token) and a lease; the ``polled``
-    among them keep their status (``processing`` or ``scheduled``)."""
+    among them (``None``: none) keep their status (``processing`` or ``scheduled``)."""
     jobs = PublishJobRow.__table__
     return (
         update(jobs)
@@ -104,13 +107,54 @@ def _claim_update(job_ids, polled, owner, until, stamp):
         .values(
             attempts=jobs.c.attempts + 1,
             status=case((jobs.c.id.in_(polled), jobs.c.status), else_="running")
-            if polled
+            if polled is not None
             else "running",
             lease_owner=owner,
             lease_until=until,
             updated_at=stamp,
         )
     )
+
+
+@cache
+def _locking_candidates_sql():
+    """PostgreSQL: the first ``limit`` due jobs of each of ``tenants``, locked ``SKIP LOCKED``
+    so that processes take different rows, in one statement (a lateral read per tenant, each
+    one index probe); built once, run with new values."""
+    jobs = PublishJobRow
+    tenants = (
+        func.unnest(bindparam("tenants", type_=ARRAY(jobs.tenant_id.type)))
+        .table_valued("tenant_id")
+        .render_derived(name="due_tenants")
+    )
+    firsts = (
+        select(*CANDIDATE_COLUMNS)
+        .where(
+            jobs.tenant_id == tenants.c.tenant_id,
+            _due(bindparam("now", type_=jobs.next_attempt_at.type)),
+            jobs.id.not_in(bindparam("exclude", expanding=True)),
+        )
+        .order_by(jobs.next_attempt_at)
+        .limit(bindparam("limit", type_=Integer()))
+        .with_for_update(skip_locked=True, of=jobs)
+        .lateral("firsts")
+    )
+    return select(firsts).select_from(tenants).join(firsts, true())
+
+
+@cache
+def _locking_claim_sql(polled: bool):
+    """PostgreSQL: the claim of the jobs ``ids`` (``polled``: some are polls), every column of
+    the claimed rows returned; built once, run with new values."""
+    jobs = PublishJobRow.__table__
+    statement = _claim_update(
+        bindparam("ids", expanding=True),
+        bindparam("polled", expanding=True) if polled else None,
+        bindparam("owner"),
+        bindparam("until", type_=jobs.c.lease_until.type),
+        bindparam("stamp", type_=jobs.c.updated_at.type),
+    )
+    return statement.returning(*jobs.c)
 
 
 @cache
@@ -318,9 +362,10 @@ class JobRepository:
 
         rows = []
         if skip_locked:
-            for tenant_id in tenant_ids:
-                query = first(tenant_id).with_for_update(skip_locked=True, of=PublishJobRow)
-                rows += (await self.session.execute(query)).all()
+            if tenant_ids:
+                values = {"tenants": tenant_ids, "now": now, "limit": limit, "exclude": [*exclude]}
+                found = await self.session.execute(_locking_candidates_sql(), values)
+                rows = [Candidate(*row) for row in found]
         elif tenant_ids:
             connection = await self.session.connection()
             if sqlite_hop.available(connection) and not exclude:
@@ -413,16 +458,17 @@ class JobRepository:
             keys = _job_keys()
             rows = [_detached_job(keys, row) for row in found]
         else:
-            statement = _claim_update(job_ids, polled, owner, until, utcnow())
-            result = await self.session.execute(
-                select(PublishJobRow)
-                .from_statement(statement.returning(*jobs.c))
-                .execution_options(populate_existing=True)
-            )
-            rows = list(result.scalars())
-            for row in rows:
-                # Detached, so that the copy the worker keeps is never flushed over the row.
-                self.session.expunge(row)
+            values = {
+                "ids": job_ids,
+                "polled": polled,
+                "owner": owner,
+                "until": until,
+                "stamp": utcnow(),
+            }
+            found = await self.session.execute(_locking_claim_sql(bool(polled)), values)
+            keys = _job_keys()
+            # Detached, so that the copy the worker keeps is never flushed over the row.
+            rows = [_detached_job(keys, tuple(row)) for row in found]
         claimed = {row.id: row for row in rows}
         if len(claimed) != len(job_ids):
             raise RuntimeError("claimed jobs changed under their lock")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 
-import pytest
 from sqlalchemy import select
 
 from gateway.db.base import utcnow
@@ -13,15 +12,7 @@ from gateway.db.models import PublishJobRow, WebhookDeliveryRow
 from gateway.jobs.dispatch import Outcome
 from gateway.jobs.worker import Workers
 
-from ..connections.conftest import start_live
 from .test_pipeline import account_of, another_tenant_publishes, job, queue
-
-
-@pytest.fixture
-async def live_db(aiohttp_server, tmp_path, database_url):
-    running = await start_live(aiohttp_server, tmp_path, database_url)
-    yield running
-    await running.http.close()
 
 
 def published(remote_id: str) -> dict:

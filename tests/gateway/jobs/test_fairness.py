@@ -7,7 +7,8 @@ from gateway.jobs.worker import Workers
 from .test_pipeline import account_of, another_tenant_publishes, job, queue
 
 
-async def test_a_quiet_tenant_is_served_between_a_noisy_tenants_jobs(live):
+async def test_a_quiet_tenant_is_served_between_a_noisy_tenants_jobs(live_db):
+    live = live_db
     connection_id, account_id = await account_of(live)
     noisy = [(await queue(live, connection_id, account_id))[1]["jobId"] for _ in range(20)]
 
@@ -25,7 +26,8 @@ async def test_a_quiet_tenant_is_served_between_a_noisy_tenants_jobs(live):
     assert {(await job(live, job_id))["status"] for job_id in noisy} == {"published"}
 
 
-async def test_a_claimer_limited_to_tenants_leaves_the_others_jobs_alone(live):
+async def test_a_claimer_limited_to_tenants_leaves_the_others_jobs_alone(live_db):
+    live = live_db
     connection_id, account_id = await account_of(live)
     theirs = (await queue(live, connection_id, account_id))[1]["jobId"]
     mine_key, mine = await another_tenant_publishes(live, "mine", "Mine")

@@ -25,7 +25,8 @@ async def row(live, job_id):
         return await JobRepository(session).get(job_id)
 
 
-async def test_a_video_is_polled_until_the_platform_has_processed_it(live):
+async def test_a_video_is_polled_until_the_platform_has_processed_it(live_db):
+    live = live_db
     connection_id, account_id = await account_of(live)
     _, accepted = await queue(live, connection_id, account_id, mediaUrls=[VIDEO])
     workers = Workers(live.gateway, 1)
