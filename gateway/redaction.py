@@ -55,14 +55,21 @@ def redact_text(text: str) -> str:
     return _BEARER.sub(lambda m: f"{m.group(1)} {REDACTED}", text)
 
 
-def redact_value(key: str, value: Any) -> Any:
-    """Recursively redact ``value`` found under ``key``."""
-    if is_secret_key(key) and value not in (None, "", [], {}):
+# A ``code`` is an OAuth authorization code in a callback's query or a token request's form; in
+# an error object (``{"error": {"code": "rate_limited", …}}``, a problem's ``errors``) it is the
+# error's code, which the operator reading the log needs.
+ERROR_KEYS = frozenset({"error", "errors", "error_json", "lastError"})
+
+
+def redact_value(key: str, value: Any, *, in_error: bool = False) -> Any:
+    """Recursively redact ``value`` found under ``key`` (``in_error``: a field of an error)."""
+    if is_secret_key(key) and not (in_error and key == "code") and value not in (None, "", [], {}):
         return REDACTED
     if isinstance(value, Mapping):
-        return {k: redact_value(str(k), v) for k, v in value.items()}
+        inside = key in ERROR_KEYS
+        return {k: redact_value(str(k), v, in_error=inside) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [redact_value(key, v) for v in value]
+        return [redact_value(key, v, in_error=in_error) for v in value]
     if isinstance(value, str):
         if "://" in value and "?" in value:
             return redact_text(redact_url(value))

@@ -49,6 +49,27 @@ def test_json_lines_carry_context_and_redact_secrets():
         assert secret not in line
 
 
+def test_an_errors_code_is_logged_and_an_authorization_code_is_not():
+    def emit(log):
+        log.info(
+            "job.failed",
+            jobId="job_1",
+            error={"code": "rate_limited", "message": "slow down", "httpStatus": 429},
+            code="AUTHCODE1",  # an OAuth callback's code, wherever it appears outside an error
+            query={"code": "AUTHCODE2", "state": "s"},
+            problem={"errors": [{"field": "body", "code": "too_long", "message": "…"}]},
+            platform={"error": {"code": 190, "access_token": "SECRET6"}},
+        )
+
+    [line] = logged("json", emit).splitlines()
+    record = json.loads(line)
+    assert record["error"]["code"] == "rate_limited"
+    assert record["problem"]["errors"][0]["code"] == "too_long"
+    assert record["platform"]["error"]["code"] == 190
+    for secret in ("AUTHCODE1", "AUTHCODE2", "SECRET6"):
+        assert secret not in line
+
+
 def test_console_format_is_readable_and_redacted():
     text = logged("console", lambda log: log.warning("vault.dev_key", api_key="SECRET5"))
     assert "vault.dev_key" in text and "SECRET5" not in text
