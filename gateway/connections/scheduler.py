@@ -11,6 +11,7 @@ import structlog
 
 from ..db.base import utcnow
 from ..db.connections import ConnectionRepository
+from ..db.outage import log_failed_pass
 from ..db.periodic import claim_run
 from ..errors import GatewayError, ResourceNotFound
 from ..jobs.audit import audit_dead_letters
@@ -56,8 +57,8 @@ class ConnectionScheduler:
         while not self._stopping.is_set():
             try:
                 await self.tick()
-            except Exception:  # a bad pass must not end the loop
-                log.exception("scheduler.tick_failed")
+            except Exception as err:  # a bad pass must not end the loop
+                log_failed_pass(log, "scheduler.tick_failed", err)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), self.settings.poll_seconds)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from types import TracebackType
+from typing import Any
 
 from sqlalchemy import exc
 
@@ -83,3 +84,14 @@ def _raised_by_driver(traceback: TracebackType | None) -> bool:
             return True
         traceback = traceback.tb_next
     return False
+
+
+def log_failed_pass(log: Any, event: str, error: BaseException, **fields: Any) -> None:
+    """Log a background pass that failed (it runs again at its next turn): the database being
+    unavailable as one warning line, since it is expected to pass and a traceback per pass per
+    worker would bury the log; anything else, a bug, with its traceback."""
+    outage = outage_of(error)
+    if outage is None:
+        log.error(event, exc_info=error, **fields)
+    else:
+        log.warning(event, database=outage.reason, error=type(error).__name__, **fields)

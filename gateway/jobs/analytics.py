@@ -16,6 +16,7 @@ import structlog
 from ..db.base import utcnow
 from ..db.jobs import AnalyticsRepository
 from ..db.models import PublishJobAnalyticsRow, PublishJobRow
+from ..db.outage import log_failed_pass
 from ..errors import GatewayError
 from ..types import METRICS
 from .targets import load_target
@@ -95,8 +96,8 @@ class AnalyticsCollector:
         while not self._stopping.is_set():
             try:
                 await self.collect_due()
-            except Exception:  # a bad pass must not end the loop
-                log.exception("analytics.pass_failed")
+            except Exception as err:  # a bad pass must not end the loop
+                log_failed_pass(log, "analytics.pass_failed", err)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), self.poll_seconds)
 

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import structlog
 
 from ..db.jobs import JobRepository
+from ..db.outage import log_failed_pass
 from ..errors import GatewayError
 from .events import announce, job_event, stage_all
 from .targets import Target, load_targets
@@ -214,8 +215,8 @@ class Dispatcher:
             return []
         try:
             targets = await load_targets(self.gateway, [c.job for c in claimed])
-        except Exception:  # each worker loads its own, and fails its job properly if it must
-            log.exception("worker.targets_failed", jobs=len(claimed))
+        except Exception as err:  # each worker loads its own, and fails its job properly
+            log_failed_pass(log, "worker.targets_failed", err, jobs=len(claimed))
             targets = {}
         return [Handout(c.job, c.was, targets.get(c.job.id)) for c in claimed]
 

@@ -26,6 +26,7 @@ from ..db.base import utcnow
 from ..db.connections import ConnectionRepository
 from ..db.jobs import JobRepository
 from ..db.models import PublishJobRow
+from ..db.outage import log_failed_pass
 from ..errors import (
     GatewayError,
     NeedsReauth,
@@ -169,8 +170,8 @@ class Workers:
                         lease_owner=None,
                         lease_until=None,
                     )
-        except Exception:  # their leases run out and they are taken over: nothing is lost
-            log.exception("worker.give_back_failed", jobs=len(unstarted))
+        except Exception as err:  # their leases run out and they are taken over: nothing is lost
+            log_failed_pass(log, "worker.give_back_failed", err, jobs=len(unstarted))
 
     async def _loop(self) -> None:
         handout: Handout | None = None
@@ -180,8 +181,8 @@ class Workers:
                     return
                 try:
                     handout = await self._next()
-                except Exception:  # a bad pass must not end the worker
-                    log.exception("worker.pass_failed")
+                except Exception as err:  # a bad pass must not end the worker
+                    log_failed_pass(log, "worker.pass_failed", err)
                 if handout is None:
                     if not self._stopping.is_set():
                         await self._rest()
@@ -191,8 +192,8 @@ class Workers:
                 handout = await self.execute(
                     handout.job, handout.target, then_claim=not self._stopping.is_set()
                 )
-            except Exception:
-                log.exception("worker.pass_failed")
+            except Exception as err:
+                log_failed_pass(log, "worker.pass_failed", err)
                 handout = None
 
     async def run_once(self) -> bool:

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from ..db import sqlite_hop
 from ..db.base import utcnow
 from ..db.models import WebhookDeliveryRow, WebhookEndpointRow
+from ..db.outage import log_failed_pass
 from ..db.repositories import SecretRepository
 from ..ids import new_id
 from ..timefmt import rfc3339
@@ -248,8 +249,8 @@ class Deliverer:
                 self.passes += 1
                 try:
                     lanes = await self._claim(BATCH)
-                except Exception:  # a bad pass must not end the loop
-                    log.exception("webhooks.pass_failed")
+                except Exception as err:  # a bad pass must not end the loop
+                    log_failed_pass(log, "webhooks.pass_failed", err)
                     lanes = []
                 # The lanes run on: a slow endpoint holds up its own deliveries, not the next
                 # claim (which leaves that endpoint out).
@@ -262,8 +263,8 @@ class Deliverer:
     async def _background_lane(self, lane: _Lane) -> None:
         try:
             await self._send_lane(lane)
-        except Exception:
-            log.exception("webhooks.lane_failed", endpoint_id=lane.endpoint.id)
+        except Exception as err:
+            log_failed_pass(log, "webhooks.lane_failed", err, endpoint_id=lane.endpoint.id)
         finally:
             self._busy.discard(lane.endpoint.id)
             self._lanes.discard(asyncio.current_task())

@@ -168,3 +168,25 @@ def test_only_an_unavailable_database_is_a_503():
         raise ConnectionRefusedError(111, "Connect call failed")
     except OSError as err:
         assert outage_of(err) is None
+
+
+def test_a_failed_background_pass_logs_an_outage_in_one_line_and_a_bug_in_full():
+    import structlog
+    from sqlalchemy import exc
+    from structlog.testing import capture_logs
+
+    from gateway.db.outage import log_failed_pass
+
+    log = structlog.get_logger("test")
+    locked = exc.OperationalError("UPDATE", {}, sqlite3.OperationalError("database is locked"))
+    with capture_logs() as logs:
+        log_failed_pass(log, "worker.pass_failed", locked, jobs=3)
+        try:
+            raise KeyError("a bug")
+        except KeyError as bug:
+            log_failed_pass(log, "worker.pass_failed", bug)
+    outage, failure = logs
+    assert outage["log_level"] == "warning" and outage["database"] == "locked"
+    assert outage["error"] == "OperationalError" and outage["jobs"] == 3
+    assert "exc_info" not in outage
+    assert failure["log_level"] == "error" and isinstance(failure["exc_info"], KeyError)

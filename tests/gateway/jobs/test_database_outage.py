@@ -1,0 +1,103 @@
+"""The database goes away under a running `gateway worker` (PostgreSQL through a relay the test
+cuts) while posts are in flight: the worker lives through it, and once the database is back
+every job ends published exactly once."""
+
+from __future__ import annotations
+
+import asyncio
+from urllib.parse import urlsplit
+
+import pytest
+from sqlalchemy.engine import make_url
+
+from ...conftest import POSTGRES_URL
+from ...support import (
+    gateway_env,
+    log_events,
+    read_log,
+    spawn_gateway,
+    stop_gracefully,
+    wait_for_output,
+)
+from ..connections.conftest import start_live
+from ..web.test_unavailable import postgres_behind_proxy  # noqa: F401  (a fixture)
+from .faults import (
+    JOBS_PER_TOKEN,
+    TERMINAL,
+    check_each_published_once,
+    connect_users,
+    job_states,
+    queue_many,
+    wait_until_settled,
+)
+from .test_pipeline import POSTS, fault
+
+JOBS = 100
+CONCURRENCY = 8
+LEASE_SECONDS = 2
+POST_LATENCY_MS = 200  # posts are in flight when the database goes
+OUTAGE_SECONDS = 3  # longer than a lease: the worker cannot renew what it holds
+
+
+@pytest.mark.postgres
+async def test_a_worker_lives_through_a_database_outage_and_publishes_each_job_once(
+    aiohttp_server,
+    tmp_path,
+    postgres_behind_proxy,  # noqa: F811
+    installed_example,
+):
+    relayed, proxy = postgres_behind_proxy
+    upstream = urlsplit(POSTGRES_URL)
+    direct = make_url(relayed).set(host=upstream.hostname, port=upstream.port or 5432)
+    # The API and the sandbox reach the database directly: only the worker loses it.
+    live = await start_live(aiohttp_server, tmp_path, direct.render_as_string(False))
+    process = None
+    log_file = tmp_path / "worker.log"
+    try:
+        accounts = await connect_users(live, JOBS // JOBS_PER_TOKEN, "outage")
+        await fault(live, method="POST", path=POSTS, delayMs=POST_LATENCY_MS, count=100_000)
+        job_ids = await queue_many(live, accounts, JOBS)
+        env = gateway_env(
+            tmp_path / "worker",
+            installed_example,
+            database_url=relayed,
+            jobs_poll_seconds="0.1",
+            jobs_lease_seconds=str(LEASE_SECONDS),
+            jobs_backoff_seconds="0.2,0.4,0.8",
+            # A job whose lease ran out is looked for once its last request must be over.
+            outbound_total_timeout_seconds="3",
+            connections_background="false",
+            webhooks_background="false",
+            platforms_examplesocial_sandbox_url=live.sandbox(""),
+        )
+        process = await spawn_gateway(
+            "worker", "--concurrency", str(CONCURRENCY), env=env, log_file=log_file
+        )
+        await wait_for_output(log_file, "gateway worker:", process)
+
+        for _ in range(600):  # a deadline, not a speed assertion
+            if (await job_states(live))["published"] >= 20:
+                break
+            await asyncio.sleep(0.05)
+        await proxy.cut()  # open connections reset, new ones refused
+        before = await job_states(live)
+        assert before["published"] < JOBS and before["running"] > 0, before
+        await asyncio.sleep(OUTAGE_SECONDS)
+        assert process.returncode is None, read_log(log_file)[-3000:]
+        await proxy.restore()
+
+        states = await wait_until_settled(live, JOBS, processes=[process])
+        assert sum(states[s] for s in TERMINAL) == JOBS, f"jobs stuck: {dict(states)}"
+        rows = await check_each_published_once(live, job_ids)
+        assert {row.status for row in rows.values()} == {"published"}
+        assert await stop_gracefully(process) == 0, read_log(log_file)[-3000:]
+        # The outage is told as such, one line a pass, not as a bug with a traceback.
+        log = read_log(log_file)
+        assert "Traceback" not in log, log[-3000:]
+        failed_passes = log_events(log_file, "worker.pass_failed")
+        assert failed_passes and all(e["database"] == "unreachable" for e in failed_passes)
+    finally:
+        if process is not None and process.returncode is None:
+            process.kill()
+            await process.wait()
+        await live.http.close()
