@@ -308,7 +308,10 @@ async def publish(request: web.Request) -> web.Response:
         body=body,
         idempotency_key=key,
     )
-    status = stored.status if stored.status in ("queued", "scheduled") else "queued"
+    # The answer of the request that made the job, whenever it is repeated (the job may have
+    # run since: GET /api/jobs/{jobId} tells where it is now). The same body is the same
+    # schedule, so it says what the job was accepted as.
+    status = "scheduled" if body.get("scheduledAt") else "queued"
     return web.json_response(
         {"jobId": stored.job_id, "status": status, "postId": stored.post_id},
         status=200 if stored.replayed else 202,

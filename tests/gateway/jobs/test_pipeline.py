@@ -183,6 +183,34 @@ async def test_scheduled_posts_wait_for_their_time(live, monkeypatch):
     assert (await job(live, accepted["jobId"]))["status"] == "published"
 
 
+async def test_a_repeated_request_answers_as_the_first_did_after_its_job_has_run(live, monkeypatch):
+    from dataclasses import replace
+
+    from gateway_example_plugin.social_connector import ExampleSocialConnector
+
+    # The gateway's own scheduler publishes the scheduled one at its time.
+    capabilities = replace(ExampleSocialConnector.capabilities, native_scheduling=False)
+    monkeypatch.setattr(ExampleSocialConnector, "capabilities", capabilities)
+    connection_id, account_id = await account_of(live)
+    when = (utcnow() + timedelta(hours=1)).isoformat().replace("+00:00", "Z")
+    now_status, now_job = await queue(live, connection_id, account_id, key="now")
+    later_status, later_job = await queue(
+        live, connection_id, account_id, key="later", scheduledAt=when
+    )
+    assert (now_status, later_status) == (202, 202)
+    await make_due(live, later_job["jobId"])
+    workers = Workers(live.gateway, 1)
+    while await workers.run_once():
+        pass
+    for accepted in (now_job, later_job):
+        assert (await job(live, accepted["jobId"]))["status"] == "published"
+    # The client retrying either request (its first answer lost) gets that first answer again.
+    assert await queue(live, connection_id, account_id, key="now") == (200, now_job)
+    again = await queue(live, connection_id, account_id, key="later", scheduledAt=when)
+    assert again == (200, later_job)
+    assert later_job["status"] == "scheduled" and now_job["status"] == "queued"
+
+
 async def test_transient_failures_back_off_then_succeed(live):
     connection_id, account_id = await account_of(live)
     await fault(live, method="POST", path=POSTS, status=503, count=1)
