@@ -58,7 +58,7 @@ def redact_text(text: str) -> str:
 # A ``code`` is an OAuth authorization code in a callback's query or a token request's form; in
 # an error object (``{"error": {"code": "rate_limited", …}}``, a problem's ``errors``) it is the
 # error's code, which the operator reading the log needs.
-ERROR_KEYS = frozenset({"error", "errors", "error_json", "lastError"})
+ERROR_KEYS = frozenset({"error", "errors"})
 
 
 def redact_value(key: str, value: Any, *, in_error: bool = False) -> Any:
