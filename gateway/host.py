@@ -20,7 +20,8 @@ from .connections.scheduler import ConnectionScheduler
 from .connections.tokens import TokenManager
 from .connector import Connector, ConnectorContext
 from .db import migrate
-from .db.engine import create_engine, create_sessionmaker, is_sqlite
+from .db.checkpoint import Checkpointer
+from .db.engine import create_engine, create_sessionmaker, is_sqlite, sqlite_file
 from .errors import ConfigError, StartupError
 from .jobs.analytics import AnalyticsCollector
 from .jobs.inserter import JobInserter
@@ -86,6 +87,7 @@ class Gateway:
         self.analytics: AnalyticsCollector | None = None
         self.inserter = JobInserter(self)
         self.deliverer: Deliverer | None = None
+        self.checkpointer: Checkpointer | None = None
         call_registration(self.pm, "register_connectors", self.connectors)
         call_registration(self.pm, "register_sandboxes", self.sandboxes)
         call_registration(self.pm, "register_routes", self.routes)
@@ -146,8 +148,15 @@ class Gateway:
         self._write_lock = asyncio.Lock() if self.uses_sqlite else None
         if self.settings.database.migrate_on_start:
             await migrate.upgrade(self.engine)
+        database_file = sqlite_file(self.settings.database.url)
+        if database_file is not None:
+            self.checkpointer = Checkpointer(database_file)
+            self.checkpointer.start()
 
     async def close_storage(self) -> None:
+        if self.checkpointer is not None:
+            await self.checkpointer.stop()
+            self.checkpointer = None
         if self.engine is not None:
             await self.engine.dispose()
             self.engine = None

@@ -14,10 +14,19 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from ..settings import DatabaseSettings
+from .checkpoint import BACKSTOP_PAGES
 
 
 def is_sqlite(url: str) -> bool:
     return url.startswith("sqlite")
+
+
+def sqlite_file(url: str) -> str | None:
+    """The file of a SQLite database URL (None for another database, or one in memory)."""
+    if not is_sqlite(url):
+        return None
+    database = make_url(url).database
+    return database if database and database != ":memory:" else None
 
 
 def create_engine(settings: DatabaseSettings) -> AsyncEngine:
@@ -49,6 +58,7 @@ def _configure_sqlite(engine: AsyncEngine, busy_timeout_ms: int, synchronous: st
         cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute(f"PRAGMA synchronous={synchronous.upper()}")
+        cursor.execute(f"PRAGMA wal_autocheckpoint={BACKSTOP_PAGES}")  # see checkpoint.py
         cursor.close()
 
     @event.listens_for(engine.sync_engine, "begin")
