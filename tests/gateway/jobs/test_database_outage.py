@@ -1,10 +1,12 @@
-"""The database goes away under a running `gateway worker` (PostgreSQL through a relay the test
-cuts) while posts are in flight: the worker lives through it, and once the database is back
-every job ends published exactly once."""
+"""The database goes away under a running `gateway worker` while posts are in flight
+(PostgreSQL through a relay the test cuts; SQLite locked by another program): the worker lives
+through it, and once the database is back every job ends published exactly once."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import sqlite3
 from urllib.parse import urlsplit
 
 import pytest
@@ -39,18 +41,12 @@ POST_LATENCY_MS = 200  # posts are in flight when the database goes
 OUTAGE_SECONDS = 3  # longer than a lease: the worker cannot renew what it holds
 
 
-@pytest.mark.postgres
-async def test_a_worker_lives_through_a_database_outage_and_publishes_each_job_once(
-    aiohttp_server,
-    tmp_path,
-    postgres_behind_proxy,  # noqa: F811
-    installed_example,
-):
-    relayed, proxy = postgres_behind_proxy
-    upstream = urlsplit(POSTGRES_URL)
-    direct = make_url(relayed).set(host=upstream.hostname, port=upstream.port or 5432)
-    # The API and the sandbox reach the database directly: only the worker loses it.
-    live = await start_live(aiohttp_server, tmp_path, direct.render_as_string(False))
+async def publish_through_an_outage(
+    live, tmp_path, installed_example, worker_database: str, outage, reason: str, **settings
+) -> None:
+    """A worker on ``worker_database`` publishes slow posts; once some are out, ``outage`` (an
+    async context) takes the database from it for longer than a lease. The worker lives
+    through it and every job ends published exactly once; each failed pass says ``reason``."""
     process = None
     log_file = tmp_path / "worker.log"
     try:
@@ -60,7 +56,7 @@ async def test_a_worker_lives_through_a_database_outage_and_publishes_each_job_o
         env = gateway_env(
             tmp_path / "worker",
             installed_example,
-            database_url=relayed,
+            database_url=worker_database,
             jobs_poll_seconds="0.1",
             jobs_lease_seconds=str(LEASE_SECONDS),
             jobs_backoff_seconds="0.2,0.4,0.8",
@@ -69,6 +65,7 @@ async def test_a_worker_lives_through_a_database_outage_and_publishes_each_job_o
             connections_background="false",
             webhooks_background="false",
             platforms_examplesocial_sandbox_url=live.sandbox(""),
+            **settings,
         )
         process = await spawn_gateway(
             "worker", "--concurrency", str(CONCURRENCY), env=env, log_file=log_file
@@ -79,12 +76,11 @@ async def test_a_worker_lives_through_a_database_outage_and_publishes_each_job_o
             if (await job_states(live))["published"] >= 20:
                 break
             await asyncio.sleep(0.05)
-        await proxy.cut()  # open connections reset, new ones refused
-        before = await job_states(live)
-        assert before["published"] < JOBS and before["running"] > 0, before
-        await asyncio.sleep(OUTAGE_SECONDS)
-        assert process.returncode is None, read_log(log_file)[-3000:]
-        await proxy.restore()
+        async with outage:
+            before = await job_states(live)
+            assert before["published"] < JOBS and before["running"] > 0, before
+            await asyncio.sleep(OUTAGE_SECONDS)
+            assert process.returncode is None, read_log(log_file)[-3000:]
 
         states = await wait_until_settled(live, JOBS, processes=[process])
         assert sum(states[s] for s in TERMINAL) == JOBS, f"jobs stuck: {dict(states)}"
@@ -95,9 +91,56 @@ async def test_a_worker_lives_through_a_database_outage_and_publishes_each_job_o
         log = read_log(log_file)
         assert "Traceback" not in log, log[-3000:]
         failed_passes = log_events(log_file, "worker.pass_failed")
-        assert failed_passes and all(e["database"] == "unreachable" for e in failed_passes)
+        assert failed_passes and all(e["database"] == reason for e in failed_passes)
     finally:
         if process is not None and process.returncode is None:
             process.kill()
             await process.wait()
         await live.http.close()
+
+
+@pytest.mark.postgres
+async def test_a_worker_lives_through_postgres_going_away_and_publishes_each_job_once(
+    aiohttp_server,
+    tmp_path,
+    postgres_behind_proxy,  # noqa: F811
+    installed_example,
+):
+    relayed, proxy = postgres_behind_proxy
+    upstream = urlsplit(POSTGRES_URL)
+    direct = make_url(relayed).set(host=upstream.hostname, port=upstream.port or 5432)
+    # The API and the sandbox reach the database directly: only the worker loses it.
+    live = await start_live(aiohttp_server, tmp_path, direct.render_as_string(False))
+
+    @contextlib.asynccontextmanager
+    async def unreachable():
+        await proxy.cut()  # open connections reset, new ones refused
+        yield
+        await proxy.restore()
+
+    await publish_through_an_outage(
+        live, tmp_path, installed_example, relayed, unreachable(), "unreachable"
+    )
+
+
+async def test_a_worker_lives_through_sqlite_locked_by_another_program(
+    aiohttp_server, tmp_path, installed_example
+):
+    live = await start_live(aiohttp_server, tmp_path)
+    url = live.gateway.settings.database.url
+
+    @contextlib.asynccontextmanager
+    async def locked():
+        # Another program (a backup, a stuck script) holds SQLite's write lock for longer than
+        # the worker waits for it.
+        holder = sqlite3.connect(
+            make_url(url).database, timeout=10, isolation_level=None, check_same_thread=False
+        )
+        await asyncio.to_thread(holder.execute, "BEGIN IMMEDIATE")
+        yield
+        await asyncio.to_thread(holder.execute, "ROLLBACK")
+        holder.close()
+
+    await publish_through_an_outage(
+        live, tmp_path, installed_example, url, locked(), "locked", database_busy_timeout_ms="300"
+    )
