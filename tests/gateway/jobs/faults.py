@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from pathlib import Path
+from typing import Any
 
 from sqlalchemy import func, select
 
 from gateway.db.models import PublishJobRow
 
+from ...support import gateway_env, spawn_gateway, wait_for_output
 from .test_pipeline import POSTS, posts
 
 TERMINAL = ("published", "dead", "cancelled")
@@ -98,3 +101,42 @@ async def check_each_published_once(live, job_ids: list[str]) -> dict[str, Publi
             assert row.dead_reason, f"{job_id} is dead without a reason"
             assert made[job_id] == 0, f"{job_id} is dead but its post went out"
     return rows
+
+
+async def start_workers(
+    live, tmp_path, site, names, *, database_url: str, concurrency: int, **settings: str
+) -> list[tuple[Any, Path]]:
+    """`gateway worker` processes (one per name) on ``database_url``, publishing to ``live``'s
+    sandbox with only their workers running, each ready: (process, its log file) pairs."""
+    workers = []
+    for name in names:
+        env = gateway_env(
+            tmp_path / f"worker-{name}",
+            site,
+            database_url=database_url,
+            jobs_poll_seconds="0.1",
+            connections_background="false",
+            webhooks_background="false",
+            platforms_examplesocial_sandbox_url=live.sandbox(""),
+            **settings,
+        )
+        log_file = tmp_path / f"worker-{name}.log"
+        process = await spawn_gateway(
+            "worker", "--concurrency", str(concurrency), env=env, log_file=log_file
+        )
+        workers.append((process, log_file))
+    try:
+        for process, log_file in workers:
+            await wait_for_output(log_file, "gateway worker:", process)
+    except BaseException:
+        await kill_workers(workers)
+        raise
+    return workers
+
+
+async def kill_workers(workers: list[tuple[Any, Path]]) -> None:
+    """Whatever a failed test left running."""
+    for process, _ in workers:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()

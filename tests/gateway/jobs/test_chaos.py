@@ -9,14 +9,16 @@ from collections import Counter
 import pytest
 from aiohttp import web
 
-from ...support import gateway_env, read_log, spawn_gateway, stop_gracefully, wait_for_output
+from ...support import read_log, stop_gracefully
 from ..connections.conftest import start_live
 from .faults import (
     JOBS_PER_TOKEN,
     TERMINAL,
     check_each_published_once,
     connect_users,
+    kill_workers,
     queue_many,
+    start_workers,
     wait_until_settled,
 )
 from .test_pipeline import POSTS, fault
@@ -76,25 +78,16 @@ async def test_mixed_faults_across_two_workers_end_each_job_once(
     try:
         accounts = await connect_users(live, JOBS // JOBS_PER_TOKEN, "chaos")
         refused = await arm_mixed_faults(live)
-        for name in ("a", "b"):
-            env = gateway_env(
-                tmp_path / f"worker-{name}",
-                installed_example,
-                database_url=postgres_url,
-                jobs_poll_seconds="0.1",
-                jobs_backoff_seconds="0.2,0.4,0.8",
-                outbound_total_timeout_seconds=ANSWER_TIMEOUT_SECONDS,
-                connections_background="false",
-                webhooks_background="false",
-                platforms_examplesocial_sandbox_url=live.sandbox(""),
-            )
-            log_file = tmp_path / f"worker-{name}.log"
-            process = await spawn_gateway(
-                "worker", "--concurrency", str(CONCURRENCY), env=env, log_file=log_file
-            )
-            workers.append((process, log_file))
-        for process, log_file in workers:
-            await wait_for_output(log_file, "gateway worker:", process)
+        workers = await start_workers(
+            live,
+            tmp_path,
+            installed_example,
+            ("a", "b"),
+            database_url=postgres_url,
+            concurrency=CONCURRENCY,
+            jobs_backoff_seconds="0.2,0.4,0.8",
+            outbound_total_timeout_seconds=ANSWER_TIMEOUT_SECONDS,
+        )
 
         job_ids = await queue_many(live, accounts, JOBS)
         states = await wait_until_settled(live, JOBS, processes=[p for p, _ in workers])
@@ -121,8 +114,5 @@ async def test_mixed_faults_across_two_workers_end_each_job_once(
             assert await stop_gracefully(process) == 0, read_log(log_file)[-2000:]
             assert "Traceback" not in read_log(log_file)
     finally:
-        for process, _ in workers:
-            if process.returncode is None:
-                process.kill()
-                await process.wait()
+        await kill_workers(workers)
         await live.http.close()

@@ -14,12 +14,9 @@ from sqlalchemy.engine import make_url
 
 from ...conftest import POSTGRES_URL
 from ...support import (
-    gateway_env,
     log_events,
     read_log,
-    spawn_gateway,
     stop_gracefully,
-    wait_for_output,
 )
 from ..connections.conftest import start_live
 from ..web.test_unavailable import postgres_behind_proxy  # noqa: F401  (a fixture)
@@ -29,7 +26,9 @@ from .faults import (
     check_each_published_once,
     connect_users,
     job_states,
+    kill_workers,
     queue_many,
+    start_workers,
     wait_until_settled,
 )
 from .test_pipeline import POSTS, fault
@@ -47,30 +46,25 @@ async def publish_through_an_outage(
     """A worker on ``worker_database`` publishes slow posts; once some are out, ``outage`` (an
     async context) takes the database from it for longer than a lease. The worker lives
     through it and every job ends published exactly once; each failed pass says ``reason``."""
-    process = None
-    log_file = tmp_path / "worker.log"
+    workers = []
     try:
         accounts = await connect_users(live, JOBS // JOBS_PER_TOKEN, "outage")
         await fault(live, method="POST", path=POSTS, delayMs=POST_LATENCY_MS, count=100_000)
         job_ids = await queue_many(live, accounts, JOBS)
-        env = gateway_env(
-            tmp_path / "worker",
+        workers = await start_workers(
+            live,
+            tmp_path,
             installed_example,
+            ("a",),
             database_url=worker_database,
-            jobs_poll_seconds="0.1",
+            concurrency=CONCURRENCY,
             jobs_lease_seconds=str(LEASE_SECONDS),
             jobs_backoff_seconds="0.2,0.4,0.8",
             # A job whose lease ran out is looked for once its last request must be over.
             outbound_total_timeout_seconds="3",
-            connections_background="false",
-            webhooks_background="false",
-            platforms_examplesocial_sandbox_url=live.sandbox(""),
             **settings,
         )
-        process = await spawn_gateway(
-            "worker", "--concurrency", str(CONCURRENCY), env=env, log_file=log_file
-        )
-        await wait_for_output(log_file, "gateway worker:", process)
+        [(process, log_file)] = workers
 
         for _ in range(600):  # a deadline, not a speed assertion
             if (await job_states(live))["published"] >= 20:
@@ -93,9 +87,7 @@ async def publish_through_an_outage(
         failed_passes = log_events(log_file, "worker.pass_failed")
         assert failed_passes and all(e["database"] == reason for e in failed_passes)
     finally:
-        if process is not None and process.returncode is None:
-            process.kill()
-            await process.wait()
+        await kill_workers(workers)
         await live.http.close()
 
 

@@ -6,12 +6,9 @@ import pytest
 
 from ...conftest import _drop_postgres_database, _postgres_database
 from ...support import (
-    gateway_env,
     log_events,
     read_log,
-    spawn_gateway,
     stop_gracefully,
-    wait_for_output,
 )
 from ..connections.conftest import start_live
 from .faults import (
@@ -19,7 +16,9 @@ from .faults import (
     TERMINAL,
     check_each_published_once,
     connect_users,
+    kill_workers,
     queue_many,
+    start_workers,
     wait_until_settled,
 )
 from .test_pipeline import POSTS, fault
@@ -48,23 +47,14 @@ async def test_two_workers_share_the_queue_and_publish_each_job_once(
     try:
         accounts = await connect_users(live, JOBS // JOBS_PER_TOKEN, "scale")
         await fault(live, method="POST", path=POSTS, delayMs=LATENCY_MS, count=100_000)
-        for name in ("a", "b"):
-            env = gateway_env(
-                tmp_path / f"worker-{name}",
-                installed_example,
-                database_url=postgres_url,
-                jobs_poll_seconds="0.1",
-                connections_background="false",
-                webhooks_background="false",
-                platforms_examplesocial_sandbox_url=live.sandbox(""),
-            )
-            log_file = tmp_path / f"worker-{name}.log"
-            process = await spawn_gateway(
-                "worker", "--concurrency", str(CONCURRENCY), env=env, log_file=log_file
-            )
-            workers.append((process, log_file))
-        for process, log_file in workers:
-            await wait_for_output(log_file, "gateway worker:", process)
+        workers = await start_workers(
+            live,
+            tmp_path,
+            installed_example,
+            ("a", "b"),
+            database_url=postgres_url,
+            concurrency=CONCURRENCY,
+        )
 
         job_ids = await queue_many(live, accounts, JOBS)
         states = await wait_until_settled(live, JOBS, processes=[p for p, _ in workers])
@@ -88,8 +78,5 @@ async def test_two_workers_share_the_queue_and_publish_each_job_once(
             assert await stop_gracefully(process) == 0, read_log(log_file)[-2000:]
             assert "Traceback" not in read_log(log_file)
     finally:
-        for process, _ in workers:
-            if process.returncode is None:
-                process.kill()
-                await process.wait()
+        await kill_workers(workers)
         await live.http.close()
