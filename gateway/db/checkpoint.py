@@ -3,15 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import sqlite3
 from dataclasses import dataclass
 
-import structlog
-
-from .outage import log_failed_pass
-
-log = structlog.get_logger("gateway.db")
+from ..background import PeriodicPass
 
 # Left to itself, SQLite checkpoints inside the commit that grows the WAL past 1,000 pages: that
 # commit (a publish request's, a worker's claim) then copies the WAL into the database file and
@@ -32,27 +27,25 @@ class Pass:
     checkpointed: int
 
 
-class Checkpointer:
+class Checkpointer(PeriodicPass):
     """Runs a passive checkpoint every ``interval`` seconds on a connection of its own, in a
     thread: it waits for no reader or writer, and none waits for it."""
 
+    name = "sqlite-checkpoint"
+    failed_event = "database.checkpoint_failed"
+    logger = "gateway.db"
+
     def __init__(self, path: str, interval: float = INTERVAL_SECONDS) -> None:
+        super().__init__(interval)
         self.path = path
-        self.interval = interval
         self.passes = 0
         self._connection: sqlite3.Connection | None = None
-        self._stopping = asyncio.Event()
-        self._task: asyncio.Task | None = None
 
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="sqlite-checkpoint")
+    async def run_pass(self) -> None:
+        await self.checkpoint()
 
     async def stop(self) -> None:
-        self._stopping.set()
-        if self._task is not None:
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await super().stop()
         if self._connection is not None:
             await asyncio.to_thread(self._connection.close)
             self._connection = None
@@ -69,12 +62,3 @@ class Checkpointer:
             self._connection = sqlite3.connect(self.path, check_same_thread=False)
         busy, frames, done = self._connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
         return Pass(bool(busy), frames, done)
-
-    async def _run(self) -> None:
-        while not self._stopping.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), self.interval)
-            try:
-                await self.checkpoint()
-            except Exception as err:  # a failed pass is tried again at the next
-                log_failed_pass(log, "database.checkpoint_failed", err)

@@ -6,17 +6,15 @@ the unified names of ``METRICS``; a metric the platform does not give is ``None`
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 import structlog
 
+from ..background import PeriodicPass
 from ..db.base import utcnow
 from ..db.jobs import AnalyticsRepository
 from ..db.models import PublishJobAnalyticsRow, PublishJobRow
-from ..db.outage import log_failed_pass
 from ..errors import GatewayError
 from ..types import METRICS
 from .targets import load_target
@@ -74,32 +72,19 @@ async def collect(gateway: Gateway, job: PublishJobRow, trigger: str) -> Publish
     return row
 
 
-class AnalyticsCollector:
+class AnalyticsCollector(PeriodicPass):
     """Makes the scheduled collections that are due, in whichever process claims them first."""
 
+    name = "analytics-collector"
+    failed_event = "analytics.pass_failed"
+    logger = "gateway.analytics"
+
     def __init__(self, gateway: Gateway, poll_seconds: float) -> None:
+        super().__init__(poll_seconds)
         self.gateway = gateway
-        self.poll_seconds = poll_seconds
-        self._stopping = asyncio.Event()
-        self._task: asyncio.Task | None = None
 
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="analytics-collector")
-
-    async def stop(self) -> None:
-        self._stopping.set()
-        if self._task is not None:
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-
-    async def _run(self) -> None:
-        while not self._stopping.is_set():
-            try:
-                await self.collect_due()
-            except Exception as err:  # a bad pass must not end the loop
-                log_failed_pass(log, "analytics.pass_failed", err)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), self.poll_seconds)
+    async def run_pass(self) -> None:
+        await self.collect_due()
 
     async def collect_due(self, limit: int = 20) -> int:
         now = utcnow()
