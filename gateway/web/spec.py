@@ -163,6 +163,8 @@ class ApiSpec:
                 responses.setdefault("401", problem("Missing or invalid API key"))
             if op.parameters or op.request_body:
                 responses.setdefault("400", problem("Malformed request"))
+            if op.request_body or op.method in ("POST", "PUT", "PATCH"):
+                responses.setdefault("413", problem("Request body larger than the server takes"))
             responses.setdefault("405", problem("Method not allowed"))
             if op.auth:
                 # Every authenticated route reads the database: when it is locked or

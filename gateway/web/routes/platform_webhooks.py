@@ -33,7 +33,12 @@ def install(spec: ApiSpec) -> None:
             auth=False,
             tags=tags,
             parameters=params,
-            responses={200: TEXT, 403: problem("Handshake refused"), 404: problem("Not found")},
+            responses={
+                200: TEXT,
+                401: problem("Unknown webhook URL (or this platform's come to a secret URL)"),
+                403: problem("Handshake refused"),
+                404: problem("Not found"),
+            },
         )(get)
         spec.route(
             "POST",

@@ -101,6 +101,22 @@ def test_document_is_openapi_31_with_security(live_gateway):
     assert raw["paths"]["/healthz"]["get"]["security"] == []
 
 
+def test_refusals_found_by_longer_fuzzing_runs_are_documented(live_gateway):
+    import json
+    import urllib.request
+
+    base, _ = live_gateway
+    with urllib.request.urlopen(f"{base}/openapi.json") as response:
+        paths = json.load(response)["paths"]
+    # A body over server.max_body_bytes is 413 wherever a body is taken.
+    assert "413" in paths["/api/publish"]["post"]["responses"]
+    assert "413" in paths["/webhooks/{platform}"]["post"]["responses"]
+    assert "413" not in paths["/api/jobs/{jobId}"]["get"]["responses"]
+    # A platform whose webhooks come to a secret URL refuses its plain one, and unknown ones.
+    for path in ("/webhooks/{platform}", "/webhooks/{platform}/{secret}"):
+        assert "401" in paths[path]["get"]["responses"]
+
+
 def test_server_matches_its_openapi_document(live_gateway):
     base, key = live_gateway
     auth = ("--header", f"Authorization: Bearer {key}")
