@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from collections.abc import Awaitable, Callable
@@ -212,7 +213,14 @@ def _can_publish(local: ServedGateway, run: PlatformRun, publish: bool) -> None:
         raise Skipped(f"no post kinds for {run.account['kind']}")
 
 
-async def _submit(local: ServedGateway, run: PlatformRun, **fields: Any) -> dict:
+def _stamped_body() -> str:
+    # Stamped so that a real platform does not refuse a repeat of an earlier run's text.
+    return f"Connector validation {datetime.now(UTC):%Y-%m-%d %H:%M:%S}"
+
+
+async def _submit(
+    local: ServedGateway, run: PlatformRun, body: str | None = None, **fields: Any
+) -> dict:
     """A titled text post, or one with an image when the platform needs media, to the first
     account that takes it (an audience without a default sender refuses it: its 422 says so).
     """
@@ -221,7 +229,7 @@ async def _submit(local: ServedGateway, run: PlatformRun, **fields: Any) -> dict
         [run.account, *run.accounts],
         variants=({}, {"mediaUrls": ["https://cdn.example.com/validation.jpg"]}),
         title="Connector validation",
-        body=f"Connector validation {datetime.now(UTC):%Y-%m-%d %H:%M:%S}",
+        body=body or _stamped_body(),
         **fields,
     )
     return accepted
@@ -256,30 +264,43 @@ async def _queue(local: ServedGateway, run: PlatformRun, publish: bool) -> str:
     _can_publish(local, run, publish)
     later = (datetime.now(UTC) + timedelta(hours=1)).isoformat().replace("+00:00", "Z")
     key = f"validation-{time.time_ns()}"
-    first = await _submit(local, run, scheduledAt=later, idempotency_key=key)
-    again = await _submit(local, run, scheduledAt=later, idempotency_key=key)
-    if again["jobId"] != first["jobId"]:
-        raise CheckFailed("the same Idempotency-Key made a second job")
-    if first["status"] != "scheduled":
-        raise CheckFailed(f"a post for later is {first['status']}, not scheduled")
-    if local.connector(run.platform).capabilities.native_scheduling:
-        # The platform's own scheduler takes it: cancel once it holds it, so that cancelling
-        # also takes it back there (a cancel before that would only be the gateway's).
-        held = await local.wait_job(first["jobId"], done=lambda job: job["remotePostId"])
-        if not held["remotePostId"]:
-            raise CheckFailed(f"the platform did not take the scheduled post: {_error(held)}")
-    for _ in range(100):  # a worker may be checking it with the platform: wait for that
+    # One body for both: a stamp taken afresh could cross a second and make them differ.
+    same = {"body": _stamped_body(), "scheduledAt": later, "idempotency_key": key}
+    first = await _submit(local, run, **same)
+    try:
+        again = await _submit(local, run, **same)
+        if again["jobId"] != first["jobId"]:
+            raise CheckFailed("the same Idempotency-Key made a second job")
+        if first["status"] != "scheduled":
+            raise CheckFailed(f"a post for later is {first['status']}, not scheduled")
+        if local.connector(run.platform).capabilities.native_scheduling:
+            # The platform's own scheduler takes it: cancel once it holds it, so that
+            # cancelling also takes it back there (a cancel before that would be the gateway's).
+            held = await local.wait_job(first["jobId"], done=lambda job: job["remotePostId"])
+            if not held["remotePostId"]:
+                raise CheckFailed(f"the platform did not take the scheduled post: {_error(held)}")
+    except BaseException:
+        # A failed check must not leave a post due on the platform an hour from now.
+        with contextlib.suppress(Exception):
+            await _cancel(local, first["jobId"])
+        raise
+    job = await _cancel(local, first["jobId"])
+    if job["status"] != "cancelled":
+        raise CheckFailed(f"a cancelled job is {job['status']}")
+    return "scheduled, idempotent, cancelled"
+
+
+async def _cancel(local: ServedGateway, job_id: str) -> dict:
+    """Cancel the job (waiting out a worker that is checking it with the platform); the job."""
+    for _ in range(100):
         try:
-            await local.api("DELETE", f"/api/jobs/{first['jobId']}")
+            await local.api("DELETE", f"/api/jobs/{job_id}")
             break
         except ApiError as err:
             if err.status != 409:
                 raise
             await asyncio.sleep(0.05)
-    job = await local.api("GET", f"/api/jobs/{first['jobId']}")
-    if job["status"] != "cancelled":
-        raise CheckFailed(f"a cancelled job is {job['status']}")
-    return "scheduled, idempotent, cancelled"
+    return await local.api("GET", f"/api/jobs/{job_id}")
 
 
 async def _retry(local: ServedGateway, run: PlatformRun, publish: bool) -> str:
