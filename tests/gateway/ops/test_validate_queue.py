@@ -25,9 +25,7 @@ def checks_of(report: dict) -> dict[str, dict]:
     return {c["name"]: c for p in report["platforms"] for c in p["checks"]}
 
 
-async def test_the_repeated_request_is_the_same_however_long_the_first_took(
-    tmp_path, monkeypatch
-):
+async def test_the_repeated_request_is_the_same_however_long_the_first_took(tmp_path, monkeypatch):
     # The body is stamped with the time: a second stamp, a second later, changed it, and the
     # repeat with the same Idempotency-Key was refused as a different request (a flaky 409).
     monkeypatch.setattr(validation, "datetime", SlowClock)
