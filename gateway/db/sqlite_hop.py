@@ -15,6 +15,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 import aiosqlite
+from sqlalchemy import bindparam, func, literal_column, select
 
 from .base import UTCDateTime
 
@@ -46,6 +47,12 @@ class Prepared:
             bind_time(value) if isinstance(value, datetime) else value
             for value in (values.get(name, self.given.get(name)) for name in self.names)
         ]
+
+
+def each_value(name: str):
+    """``SELECT value FROM json_each(:name)``: a list of values in one parameter (a JSON
+    array), for ``column.in_(...)``, so that a prepared statement fits any number of them."""
+    return select(literal_column("value")).select_from(func.json_each(bindparam(name, "[]")))
 
 
 async def fetch(

@@ -8,6 +8,8 @@ ask while a read runs are answered together by the next one.
 from __future__ import annotations
 
 import asyncio
+import json
+from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from sqlalchemy import select
@@ -54,12 +56,22 @@ class LeaseChecks:
                     future.set_result(attempts == fence and until is not None and until > now)
 
     async def _read(self, job_ids: set[str]) -> dict:
-        jobs = PublishJobRow.__table__.c
-        columns = [jobs.id, jobs.attempts, jobs.lease_until]
-        query = select(*columns).where(jobs.id.in_(job_ids))
         async with self.gateway.engine.connect() as connection:
             if sqlite_hop.available(connection):  # one statement, outside any transaction
-                rows = await sqlite_hop.fetch(connection, query, columns)
+                prepared, ids = _prepared(connection.dialect), {"ids": json.dumps(list(job_ids))}
+                rows = await sqlite_hop.fetch(connection, prepared, _COLUMNS, ids)
             else:
+                query = select(*_COLUMNS).where(_JOBS.id.in_(job_ids))
                 rows = (await connection.execute(query)).all()
         return {job_id: (attempts, until) for job_id, attempts, until in rows}
+
+
+_JOBS = PublishJobRow.__table__.c
+_COLUMNS = [_JOBS.id, _JOBS.attempts, _JOBS.lease_until]
+
+
+@lru_cache(maxsize=4)
+def _prepared(dialect) -> sqlite_hop.Prepared:
+    """The SQLite read, compiled once for any number of jobs (compiling cost more than it)."""
+    query = select(*_COLUMNS).where(_JOBS.id.in_(sqlite_hop.each_value("ids")))
+    return sqlite_hop.Prepared(dialect, query)

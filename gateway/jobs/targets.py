@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
-from sqlalchemy import and_, bindparam, func, literal_column, select
+from sqlalchemy import and_, select
 from sqlalchemy.orm import aliased
 
 from ..connections.store import credentials_with, token_pair
@@ -174,10 +174,7 @@ _COLUMNS = [
 def _prepared(dialect, active_only: bool) -> sqlite_hop.Prepared:
     """The SQLite read, compiled once: the ids go in as JSON arrays (``json_each``), so that
     the statement is the same whatever their number."""
-
-    def each(name: str):
-        return select(literal_column("value")).select_from(func.json_each(bindparam(name, "[]")))
-
+    each = sqlite_hop.each_value
     query = _query(active_only, each("account_ids"), each("connection_ids"))
     return sqlite_hop.Prepared(dialect, query.with_only_columns(*_COLUMNS))
 
