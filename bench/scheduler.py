@@ -50,6 +50,7 @@ from gateway.db.connections import ConnectionRepository  # noqa: E402
 from gateway.db.jobs import AnalyticsRepository, JobRepository, _due  # noqa: E402
 from gateway.db.models import PublishJobRow  # noqa: E402
 from gateway.host import Gateway  # noqa: E402
+from gateway.jobs.claims import ROTATION_PAGE  # noqa: E402
 from gateway.jobs.worker import Workers  # noqa: E402
 from gateway.settings import settings_from_mapping  # noqa: E402
 from gateway.telemetry import configure_logging  # noqa: E402
@@ -434,6 +435,7 @@ def queries(gateway: Gateway) -> list[tuple[str, Callable[[], Awaitable[int]]]]:
     skip_locked = not gateway.uses_sqlite
     workers = Workers(gateway, 1)
     first_tenant: list[str] = []
+    middle_tenant = "ten_000500"  # the tenants are ten_000000…: a page from half-way
 
     async def read(work) -> int:
         # A session that only reads and is rolled back: the data stay as loaded.
@@ -444,9 +446,15 @@ def queries(gateway: Gateway) -> list[tuple[str, Callable[[], Awaitable[int]]]]:
         return 0 if await workers.claim() is None else 1
 
     async def tenants(session):
-        found = await JobRepository(session).tenants_with_due_work(_now())
+        # As the claimer reads them: a page, after the last tenant served.
+        found = await JobRepository(session).tenants_with_due_work(
+            _now(), after=middle_tenant, limit=ROTATION_PAGE
+        )
         first_tenant[:] = found[:10]
         return found
+
+    async def all_tenants(session):
+        return await JobRepository(session).tenants_with_due_work(_now())
 
     async def candidates(session):
         # A batch claim's read: the first due jobs of the next tenants in the rotation.
@@ -467,7 +475,8 @@ def queries(gateway: Gateway) -> list[tuple[str, Callable[[], Awaitable[int]]]]:
                 lambda s: JobRepository(s).lost_leases(_now(), 5, skip_locked=skip_locked)
             ),
         ),
-        ("  tenants_with_due_work", lambda: read(tenants)),
+        (f"  tenants_with_due_work (a page of {ROTATION_PAGE})", lambda: read(tenants)),
+        ("  (every tenant with due work: the read before pages)", lambda: read(all_tenants)),
         ("  due_candidates (10 tenants, 10 each)", lambda: read(candidates)),
         ("  (alternative: DISTINCT tenant_id of due jobs)", lambda: read(due_tenants)),
         (

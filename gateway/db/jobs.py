@@ -249,10 +249,31 @@ class JobRepository:
         )
         return await self._lock(query, skip_locked)
 
-    async def tenants_with_due_work(self, now: datetime) -> list[str]:
-        """The tenants that have a due job: one index probe per tenant, not a scan of the jobs."""
+    async def tenants_with_due_work(
+        self,
+        now: datetime,
+        *,
+        after: str | None = None,
+        through: str | None = None,
+        limit: int | None = None,
+        among: frozenset[str] | None = None,
+    ) -> list[str]:
+        """The tenants that have a due job, in id order: those after ``after`` and up to
+        ``through`` (both optional), at most ``limit``, only those ``among`` if given.
+
+        One index probe per tenant read, not a scan of the jobs; with ``limit``, the read
+        stops there, so its cost does not grow with the number of tenants.
+        """
         has_due = exists().where(PublishJobRow.tenant_id == TenantRow.id, _due(now))
         query = select(TenantRow.id).where(has_due).order_by(TenantRow.id)
+        if after is not None:
+            query = query.where(TenantRow.id > after)
+        if through is not None:
+            query = query.where(TenantRow.id <= through)
+        if among is not None:
+            query = query.where(TenantRow.id.in_(among))
+        if limit is not None:
+            query = query.limit(limit)
         connection = await self.session.connection()
         if sqlite_hop.available(connection):
             found = await sqlite_hop.fetch(connection, query, [TenantRow.__table__.c.id])

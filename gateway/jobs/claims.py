@@ -35,6 +35,9 @@ READS_PER_CLAIM = 3
 # compound statement, which may have at most 500 parts).
 TENANTS_PER_READ = 10
 MAX_TENANTS_PER_READ = 400
+# Tenants with due work read into the rotation at a time: the next ones in turn. Reading them
+# all would cost one index probe per tenant, in the claim's transaction, however many there are.
+ROTATION_PAGE = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +51,11 @@ class Claimed:
 # Error codes of an attempt that may have published: the next attempt looks for the post
 # first (a job buried as ``worker_lost`` is run again only when replayed from the DLQ).
 OUTCOME_IN_DOUBT = frozenset({"outcome_unknown", "worker_lost"})
+
+
+def _width(want: int) -> int:
+    """The tenants a claim of ``want`` jobs reads at first."""
+    return min(max(want, TENANTS_PER_READ), MAX_TENANTS_PER_READ)
 
 
 def outcome_in_doubt(job: PublishJobRow) -> bool:
@@ -86,11 +94,15 @@ def dead_letter(code: str, message: str) -> dict:
 class Claimer:
     """Takes the next job for a worker of this process.
 
-    Tenants take turns (round robin over the tenants that have due work), so one tenant's
-    backlog of thousands of jobs delays another tenant's job by one turn, not by the backlog.
-    The rotation is shared by the worker tasks of this process (their claims may interleave on
-    PostgreSQL, so it is only ever rotated, replaced or pruned, never walked in place); on
-    PostgreSQL every process has its own and ``SKIP LOCKED`` keeps them apart.
+    Tenants take turns (round robin over the tenants that have due work, in id order), so one
+    tenant's backlog of thousands of jobs delays another tenant's job by one turn, not by the
+    backlog. The rotation holds the next tenants in turn, a page at a time (all of them when
+    they fit): a tenant served leaves the page, and the next page starts after the last tenant
+    served, wrapping round to the first, so every tenant gets a turn before any gets a second
+    however many there are. The rotation is shared by the worker tasks of this process (their
+    claims may interleave on PostgreSQL, so it is only ever rotated, replaced or pruned, never
+    walked in place); on PostgreSQL every process has its own and ``SKIP LOCKED`` keeps them
+    apart.
     """
 
     def __init__(self, gateway: Gateway, owner: str) -> None:
@@ -99,6 +111,10 @@ class Claimer:
         self.owner = owner
         self._rotation: deque[str] = deque()
         self._rotation_read = 0.0
+        # Whether the rotation holds every tenant with due work (else the next page of them).
+        self._whole = False
+        # The last tenant served: the rotation goes on after it, across re-reads.
+        self._served: str | None = None
         # When set, only these tenants' jobs are claimed (`gateway validate` on a production
         # database works its own tenant's jobs, not the cluster's).
         self.only_tenants: frozenset[str] | None = None
@@ -111,19 +127,29 @@ class Claimer:
         second per process is enough."""
         return time.monotonic() - self._swept > ROTATION_REFRESH_SECONDS
 
-    def rotation_due(self) -> bool:
+    def rotation_due(self, want: int = 1) -> bool:
         """Whether this claim should re-read the tenants with due work: when it knows of none
-        (a new job may have come) or the list is a second old."""
-        return (
-            not self._rotation or time.monotonic() - self._rotation_read > ROTATION_REFRESH_SECONDS
-        )
+        (a new job may have come), the list is a second old, or a page has fewer left than
+        the claim would read."""
+        if not self._rotation or time.monotonic() - self._rotation_read > ROTATION_REFRESH_SECONDS:
+            return True
+        return not self._whole and len(self._rotation) < _width(want)
 
-    async def refresh_rotation(self, session: AsyncSession) -> None:
-        """Re-read the tenants with due work."""
-        due = await JobRepository(session).tenants_with_due_work(utcnow())
-        if self.only_tenants is not None:
-            due = [tenant for tenant in due if tenant in self.only_tenants]
+    async def refresh_rotation(self, session: AsyncSession, want: int = 1) -> None:
+        """Re-read the tenants with due work, the next in turn first: those after the last
+        tenant served, then from the first tenant round to it."""
+        repo = JobRepository(session)
+        now, page, served = utcnow(), max(ROTATION_PAGE, _width(want)), self._served
+        among = self.only_tenants
+        due = await repo.tenants_with_due_work(now, after=served, limit=page, among=among)
+        whole = len(due) < page
+        if whole and served is not None:  # the end of the list: round to the first
+            rest = page - len(due)
+            wrapped = await repo.tenants_with_due_work(now, through=served, limit=rest, among=among)
+            due += wrapped
+            whole = len(wrapped) < rest
         self._rotation = deque(due)
+        self._whole = whole
         self._rotation_read = time.monotonic()
 
     async def sweep_lost_leases(self, session: AsyncSession) -> None:
@@ -148,7 +174,7 @@ class Claimer:
         serial_taken: set[str] = set()  # accounts of one-at-a-time platforms, in this batch
         last_served = None
         unread = deque(order)
-        width = min(max(want, TENANTS_PER_READ), MAX_TENANTS_PER_READ)
+        width = _width(want)
         # The tenants to read: the next in turn, then those that may have more than was read.
         more = [unread.popleft() for _ in range(min(width, len(unread)))]
         for _ in range(READS_PER_CLAIM):
@@ -197,12 +223,20 @@ class Claimer:
         return [Claimed(job, candidate.status) for job, candidate in zip(jobs, taken, strict=True)]
 
     def _turn_after(self, tenant_id: str | None) -> None:
-        """Rotate so that the tenant after ``tenant_id`` comes first."""
+        """Move on so that the tenant after ``tenant_id`` comes first: the tenants up to it
+        go to the back of the rotation when it holds them all, else they leave the page (the
+        next page starts after ``tenant_id``, and comes back to them)."""
         if tenant_id is None or tenant_id not in self._rotation:
-            if self._rotation:
-                self._rotation.rotate(-1)
-            return
-        self._rotation.rotate(-(self._rotation.index(tenant_id) + 1))
+            if not self._rotation:
+                return
+            tenant_id = self._rotation[0]  # it had nothing to take: the next one's turn
+        self._served = tenant_id
+        turns = self._rotation.index(tenant_id) + 1
+        if self._whole:
+            self._rotation.rotate(-turns)
+        else:
+            for _ in range(turns):
+                self._rotation.popleft()
 
     async def _take_over(self, session: AsyncSession, job: PublishJobRow, now) -> None:
         """A lease ran out mid-attempt: fence the old worker out and reconcile later.

@@ -205,8 +205,8 @@ class Dispatcher:
             claimer = self.claimer
             if claimer.sweep_due():
                 await claimer.sweep_lost_leases(session)
-            if claimer.rotation_due():
-                await claimer.refresh_rotation(session)
+            if claimer.rotation_due(want):
+                await claimer.refresh_rotation(session, want)
             claimed = await claimer.claim(session, want)
         return written, events, claimed
 

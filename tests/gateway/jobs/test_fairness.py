@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import pytest
+
+from gateway.jobs import claims
 from gateway.jobs.worker import Workers
 
 from .test_pipeline import account_of, another_tenant_publishes, job, queue
@@ -38,3 +41,52 @@ async def test_a_claimer_limited_to_tenants_leaves_the_others_jobs_alone(live_db
     published = (await live.api("GET", f"/api/jobs/{mine['jobId']}", key=mine_key))[1]
     assert published["status"] == "published"
     assert (await job(live, theirs))["status"] == "queued"
+
+
+async def tenants_with_backlogs(live, tenants: int, jobs_each: int) -> None:
+    """``tenants`` more tenants, each with ``jobs_each`` queued jobs like one made through the
+    API (rows written directly: a few hundred publishes would only slow the test)."""
+    from gateway.db.jobs import JobRepository
+    from gateway.db.models import PublishJobRow, TenantRow
+
+    connection_id, account_id = await account_of(live)
+    _, first = await queue(live, connection_id, account_id)
+    async with live.gateway.transaction() as session:
+        row = await JobRepository(session).get(first["jobId"])
+        fields = {
+            c.name: getattr(row, c.key)
+            for c in PublishJobRow.__table__.columns
+            if c.name not in ("id", "post_id", "tenant_id")
+        }
+        made = [TenantRow(id=f"ten_backlog_{n:03}", name=f"t{n}") for n in range(tenants)]
+        session.add_all(made)
+        await session.flush()
+        session.add_all(
+            PublishJobRow(
+                id=f"job_{n:03}_{k}", post_id=f"post_{n:03}_{k}", tenant_id=tenant.id, **fields
+            )
+            for n, tenant in enumerate(made)
+            for k in range(jobs_each)
+        )
+
+
+@pytest.mark.parametrize("page", [4, 100], ids=["paged", "whole"])
+async def test_every_tenant_gets_a_turn_before_any_gets_a_second(live_db, monkeypatch, page):
+    """However many tenants have due work (more than one read of them holds: ``paged``), and
+    however often the list is read again, the turns go round all of them."""
+    monkeypatch.setattr(claims, "ROTATION_PAGE", page)
+    monkeypatch.setattr(claims, "TENANTS_PER_READ", 2)
+    # Read again before every claim: a re-read must carry on where the turns were.
+    monkeypatch.setattr(claims, "ROTATION_REFRESH_SECONDS", -1.0)
+    await tenants_with_backlogs(live_db, 10, 3)  # and the first tenant's one job
+    workers = Workers(live_db.gateway, 1)
+    served = []
+    for _ in range(11 + 10):
+        claimed = await workers.claim()
+        assert claimed is not None
+        served.append(claimed.tenant_id)
+    assert len(set(served[:11])) == 11  # a turn each
+    assert served[11:] == [t for t in served[:11] if t.startswith("ten_backlog")]  # in order
+    # The last jobs: a third turn for the ten with a backlog, then nothing is due.
+    assert len({(await workers.claim()).tenant_id for _ in range(10)}) == 10
+    assert await workers.claim() is None
