@@ -543,8 +543,10 @@ async def measure(kind: str, url: str, tmp: Path, args) -> None:
     try:
         started = time.perf_counter()
         if kind == "SQLite":
-            await gateway.engine.dispose()
+            # The bulk load needs the file to itself (the checkpointer holds a connection).
+            await gateway.close_storage()
             await asyncio.to_thread(load_sqlite, url.split("///", 1)[1], data)
+            await gateway.open_storage()
         else:
             await load_postgres(url, data)
         loaded = time.perf_counter() - started
