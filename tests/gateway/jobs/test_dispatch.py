@@ -12,7 +12,7 @@ from gateway.db.models import PublishJobRow, WebhookDeliveryRow
 from gateway.jobs.dispatch import Outcome
 from gateway.jobs.worker import Workers
 
-from .test_pipeline import account_of, another_tenant_publishes, job, queue
+from .test_pipeline import account_of, another_tenant_publishes, job, queue, tenants_with_backlogs
 
 
 def published(remote_id: str) -> dict:
@@ -149,27 +149,8 @@ async def test_a_cancel_as_read_refuses_a_job_a_worker_took_since(live_db):
 async def test_a_claim_with_six_hundred_tenants_waiting_reads_a_few_of_them(live_db):
     """SQLite allows 500 parts in a compound SELECT, and PostgreSQL would run one statement
     per tenant: a claim reads the next tenants in turn, not every tenant with due work."""
-    from gateway.db.models import TenantRow
-
     live = live_db
-    connection_id, account_id = await account_of(live)
-    _, first = await queue(live, connection_id, account_id)
-    async with live.gateway.transaction() as session:
-        row = await JobRepository(session).get(first["jobId"])
-        fields = {
-            c.name: getattr(row, c.key)
-            for c in PublishJobRow.__table__.columns
-            if c.name not in ("id", "post_id", "tenant_id")
-        }
-        tenants = [TenantRow(id=f"ten_many_{n:03}", name=f"t{n}") for n in range(600)]
-        session.add_all(tenants)
-        await session.flush()
-        session.add_all(
-            PublishJobRow(
-                id=f"job_many_{n:03}", post_id=f"post_many_{n:03}", tenant_id=t.id, **fields
-            )
-            for n, t in enumerate(tenants)
-        )
+    await tenants_with_backlogs(live, 600, 1)
     workers = Workers(live.gateway, 1)
     claimed = [await workers.claim() for _ in range(3)]
     assert all(job is not None for job in claimed)

@@ -7,7 +7,7 @@ import pytest
 from gateway.jobs import claims
 from gateway.jobs.worker import Workers
 
-from .test_pipeline import account_of, another_tenant_publishes, job, queue
+from .test_pipeline import account_of, another_tenant_publishes, job, queue, tenants_with_backlogs
 
 
 async def test_a_quiet_tenant_is_served_between_a_noisy_tenants_jobs(live_db):
@@ -41,33 +41,6 @@ async def test_a_claimer_limited_to_tenants_leaves_the_others_jobs_alone(live_db
     published = (await live.api("GET", f"/api/jobs/{mine['jobId']}", key=mine_key))[1]
     assert published["status"] == "published"
     assert (await job(live, theirs))["status"] == "queued"
-
-
-async def tenants_with_backlogs(live, tenants: int, jobs_each: int) -> None:
-    """``tenants`` more tenants, each with ``jobs_each`` queued jobs like one made through the
-    API (rows written directly: a few hundred publishes would only slow the test)."""
-    from gateway.db.jobs import JobRepository
-    from gateway.db.models import PublishJobRow, TenantRow
-
-    connection_id, account_id = await account_of(live)
-    _, first = await queue(live, connection_id, account_id)
-    async with live.gateway.transaction() as session:
-        row = await JobRepository(session).get(first["jobId"])
-        fields = {
-            c.name: getattr(row, c.key)
-            for c in PublishJobRow.__table__.columns
-            if c.name not in ("id", "post_id", "tenant_id")
-        }
-        made = [TenantRow(id=f"ten_backlog_{n:03}", name=f"t{n}") for n in range(tenants)]
-        session.add_all(made)
-        await session.flush()
-        session.add_all(
-            PublishJobRow(
-                id=f"job_{n:03}_{k}", post_id=f"post_{n:03}_{k}", tenant_id=tenant.id, **fields
-            )
-            for n, tenant in enumerate(made)
-            for k in range(jobs_each)
-        )
 
 
 @pytest.mark.parametrize("page", [4, 100], ids=["paged", "whole"])

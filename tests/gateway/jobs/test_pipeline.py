@@ -49,6 +49,33 @@ async def another_tenant_publishes(live, name: str, body: str):
     return key, accepted
 
 
+async def tenants_with_backlogs(live, tenants: int, jobs_each: int) -> None:
+    """``tenants`` more tenants, each with ``jobs_each`` queued jobs like one made through the
+    API (rows written directly: a few hundred publishes would only slow the test)."""
+    from gateway.db.jobs import JobRepository
+    from gateway.db.models import PublishJobRow, TenantRow
+
+    connection_id, account_id = await account_of(live)
+    _, first = await queue(live, connection_id, account_id)
+    async with live.gateway.transaction() as session:
+        row = await JobRepository(session).get(first["jobId"])
+        fields = {
+            c.name: getattr(row, c.key)
+            for c in PublishJobRow.__table__.columns
+            if c.name not in ("id", "post_id", "tenant_id")
+        }
+        made = [TenantRow(id=f"ten_backlog_{n:03}", name=f"t{n}") for n in range(tenants)]
+        session.add_all(made)
+        await session.flush()
+        session.add_all(
+            PublishJobRow(
+                id=f"job_{n:03}_{k}", post_id=f"post_{n:03}_{k}", tenant_id=tenant.id, **fields
+            )
+            for n, tenant in enumerate(made)
+            for k in range(jobs_each)
+        )
+
+
 async def job(live, job_id) -> dict:
     status, body = await live.api("GET", f"/api/jobs/{job_id}")
     assert status == 200, body
