@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections import namedtuple
 from datetime import datetime
 from functools import cache, lru_cache
@@ -79,6 +80,32 @@ def _candidates_sql(dialect, tenants: int) -> sqlite_hop.Prepared:
         for n in range(tenants)
     ]
     return sqlite_hop.Prepared(dialect, parts[0] if tenants == 1 else union_all(*parts))
+
+
+def _tenants_query(after: bool, through: bool, limit: bool, among: bool, *, among_in=None):
+    """The read of the tenants with due work, with named parameters for the bounds it has."""
+    now = bindparam("now", utcnow(), type_=PublishJobRow.next_attempt_at.type)
+    has_due = exists().where(PublishJobRow.tenant_id == TenantRow.id, _due(now))
+    query = select(TenantRow.id).where(has_due).order_by(TenantRow.id)
+    if after:
+        query = query.where(TenantRow.id > bindparam("after", ""))
+    if through:
+        query = query.where(TenantRow.id <= bindparam("through", ""))
+    if among:
+        query = query.where(TenantRow.id.in_(among_in("among")))
+    if limit:
+        query = query.limit(bindparam("limit", 1, type_=Integer()))
+    return query
+
+
+def _expanding(name: str):
+    return bindparam(name, expanding=True)
+
+
+@lru_cache(maxsize=16)
+def _tenants_sql(dialect, *bounds: bool) -> sqlite_hop.Prepared:
+    """The SQLite read of the tenants with due work, compiled once per set of bounds."""
+    return sqlite_hop.Prepared(dialect, _tenants_query(*bounds, among_in=sqlite_hop.each_value))
 
 
 @lru_cache(maxsize=128)
@@ -264,21 +291,16 @@ class JobRepository:
         One index probe per tenant read, not a scan of the jobs; with ``limit``, the read
         stops there, so its cost does not grow with the number of tenants.
         """
-        has_due = exists().where(PublishJobRow.tenant_id == TenantRow.id, _due(now))
-        query = select(TenantRow.id).where(has_due).order_by(TenantRow.id)
-        if after is not None:
-            query = query.where(TenantRow.id > after)
-        if through is not None:
-            query = query.where(TenantRow.id <= through)
-        if among is not None:
-            query = query.where(TenantRow.id.in_(among))
-        if limit is not None:
-            query = query.limit(limit)
+        bounds = (after is not None, through is not None, limit is not None, among is not None)
+        values = {"now": now, "after": after, "through": through, "limit": limit}
         connection = await self.session.connection()
         if sqlite_hop.available(connection):
-            found = await sqlite_hop.fetch(connection, query, [TenantRow.__table__.c.id])
+            values["among"] = json.dumps(sorted(among or ()))
+            prepared = _tenants_sql(connection.dialect, *bounds)
+            found = await sqlite_hop.fetch(connection, prepared, [TenantRow.__table__.c.id], values)
             return [row[0] for row in found]
-        result = await self.session.execute(query)
+        values["among"] = list(among or ())
+        result = await self.session.execute(_tenants_query(*bounds, among_in=_expanding), values)
         return list(result.scalars())
 
     async def _lock(self, query, skip_locked: bool) -> list[PublishJobRow]:
