@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 import click
 
 from .errors import ConfigError, GatewayError, StartupError
-from .eventloop import loop_factory, loop_name
+from .eventloop import freeze_startup_objects, loop_factory, loop_name
 from .settings import Settings, load_settings
 
 T = TypeVar("T")
@@ -163,6 +163,7 @@ def worker(config_path: str | None, concurrency: int | None) -> None:
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, stop.set)
         await gateway.start()
+        freeze_startup_objects()
         click.echo(
             f"gateway worker: {settings.jobs.concurrency} workers on "
             f"{settings.database.url.split('://')[0]} ({loop_name(loop)})",

