@@ -26,6 +26,11 @@ The ``ceiling`` column is the ratio the gateway would reach if its workers cost 
 platform call itself: one process doing, per job, the work of accepting it (as measured alone)
 and the plain loop's call, ``accept / (accept + plain)``. While accepting a job costs about
 as much as the call, that ceiling stays under one half whatever the workers do.
+
+The ``bare relay`` column measures that bound: the same jobs POSTed by the same 50 clients to
+a bare aiohttp handler that makes the platform call and answers (no queue, no database, no
+checks), as a ratio of the plain loop. No design that takes jobs over HTTP in this process can
+beat it.
 """
 
 from __future__ import annotations
@@ -45,6 +50,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
+from aiohttp import web
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests" / "fixtures" / "example-plugin" / "src"))
@@ -237,6 +243,69 @@ async def plain_loop(bench: Bench, count: int, concurrency: int, tag: str) -> di
     return {"wall": wall, "rate": count / wall, "failures": failures}
 
 
+async def bare_relay(bench: Bench, count: int, concurrency: int, tag: str) -> dict:
+    """The least any gateway could do: ``count`` jobs POSTed by 50 clients (as to the gateway)
+    to a bare aiohttp handler that makes the platform call itself, as the plain loop does, and
+    answers: no queue, no database, no checks. What it reaches bounds every design that takes
+    jobs over HTTP in this process, the gateway's included."""
+    api = f"{bench.sandbox}{POSTS}"
+    slots = asyncio.Semaphore(concurrency)  # as many calls at once as the gateway has workers
+    failures = 0
+
+    async with aiohttp.ClientSession() as platform:
+
+        async def relay(request: web.Request) -> web.Response:
+            nonlocal failures
+            job = await request.json()
+            async with (
+                slots,
+                platform.post(
+                    api.format(page=job["page"]),
+                    json={"client_reference": job["ref"], "message": job["message"]},
+                    headers={
+                        "Authorization": f"Bearer {job['token']}",
+                        "Accept": "application/json",
+                    },
+                ) as response,
+            ):
+                body = await response.json(content_type=None)
+                if response.status >= 400 or not body.get("id"):
+                    failures += 1
+            return web.json_response({"status": "published"}, status=202)
+
+        app = web.Application()
+        app.router.add_post("/relay", relay)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = runner.addresses[0][1]
+        remaining = list(range(count))
+
+        async def client() -> None:
+            while remaining:
+                n = remaining.pop()
+                target = bench.targets[n % len(bench.targets)]
+                job = {
+                    "page": target.page,
+                    "token": target.token,
+                    "ref": f"relay_{tag}_{n}",
+                    "message": f"Hello {tag} {n}",
+                }
+                async with bench.http.post(
+                    f"http://127.0.0.1:{port}/relay", json=job, headers={"Authorization": "x"}
+                ) as response:
+                    assert response.status == 202, await response.text()
+
+        try:
+            started = time.perf_counter()
+            await asyncio.gather(*(client() for _ in range(min(ACCEPT_CLIENTS, count))))
+            wall = time.perf_counter() - started
+        finally:
+            await runner.cleanup()
+    return {"wall": wall, "rate": count / wall, "failures": failures}
+
+
 async def fault(bench: Bench, method: str | None, path: str, delay_ms: int) -> None:
     spec = {"path": path, "delayMs": delay_ms, "count": 1_000_000}
     if method:
@@ -319,6 +388,8 @@ async def _end_to_end(args, concurrency: int, url: str | None) -> dict:
         await plain_loop(bench, warm, concurrency, f"warm-plain-{concurrency}")
         await through_gateway(bench, warm, f"warm-{concurrency}")
         plain = await plain_loop(bench, args.jobs, concurrency, f"plain-{concurrency}")
+        await bare_relay(bench, warm, concurrency, f"warm-relay-{concurrency}")
+        relay = await bare_relay(bench, args.jobs, concurrency, f"relay-{concurrency}")
         profiler = cProfile.Profile() if args.profile else None
         if profiler:
             profiler.enable()
@@ -339,6 +410,7 @@ async def _end_to_end(args, concurrency: int, url: str | None) -> dict:
         "concurrency": concurrency,
         "gateway": gateway,
         "plain": plain,
+        "relay": relay,
         "split": split,
         "sql": sql.statements / args.jobs,
         "checkouts": sql.checkouts / args.jobs,
@@ -463,16 +535,19 @@ def print_end_to_end(args, kind: str, rows: list[dict]) -> None:
     )
     print(
         f"{'workers':>8} {'gateway jobs/s':>15} {'plain loop calls/s':>19} {'ratio':>6}"
-        f" {'ceiling':>8} {'accept alone/s':>15} {'drain alone/s':>14} {'SQL/job':>8}"
+        f" {'ceiling':>8} {'bare relay':>11} {'accept alone/s':>15} {'drain alone/s':>14}"
+        f" {'SQL/job':>8}"
         f" {'checkouts/job':>14}"
         f" {'commits/job':>12} {'trips/job':>10}"
     )
     for row in rows:
-        g, p, split = row["gateway"], row["plain"], row["split"]
+        g, p, split, relay = row["gateway"], row["plain"], row["split"], row["relay"]
+        if relay["failures"]:
+            raise SystemExit(f"the bare relay's platform calls failed {relay['failures']} times")
         ceiling = split["accept"] / (split["accept"] + p["rate"])
         print(
             f"{row['concurrency']:>8} {g['rate']:>15.0f} {p['rate']:>19.0f}"
-            f" {g['rate'] / p['rate']:>6.2f} {ceiling:>8.2f}"
+            f" {g['rate'] / p['rate']:>6.2f} {ceiling:>8.2f} {relay['rate'] / p['rate']:>11.2f}"
             f" {split['accept']:>15.0f} {split['drain']:>14.0f}"
             f" {row['sql']:>8.1f} {row['checkouts']:>14.1f} {row['commits']:>12.2f}"
             f" {row['trips'] or float('nan'):>10.1f}"
