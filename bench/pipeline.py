@@ -65,7 +65,12 @@ from sqlalchemy import event, func, select  # noqa: E402
 
 from gateway import admin, hookimpl  # noqa: E402
 from gateway.db.models import PublishJobRow  # noqa: E402
-from gateway.eventloop import CHOICES, loop_factory, loop_name  # noqa: E402
+from gateway.eventloop import (  # noqa: E402
+    CHOICES,
+    freeze_startup_objects,
+    loop_factory,
+    loop_name,
+)
 from gateway.jobs.worker import Workers  # noqa: E402
 
 POSTS = "/api.examplesocial.test/v1/pages/{page}/posts"
@@ -154,6 +159,7 @@ async def start(database_url: str | None, concurrency: int, tenants: int, connec
         credentials = await gateway.tokens.credentials(connection_id)
         token = credentials.access_token.reveal()
         targets += [Target(key, connection_id, a["id"], a["externalId"], token) for a in accounts]
+    freeze_startup_objects()  # as `gateway serve` does once started
     return Bench(runner, gateway, base, finish, http, targets)
 
 
