@@ -226,10 +226,12 @@ class Claimer:
         """Move on so that the tenant after ``tenant_id`` comes first: the tenants up to it
         go to the back of the rotation when it holds them all, else they leave the page (the
         next page starts after ``tenant_id``, and comes back to them)."""
-        if tenant_id is None or tenant_id not in self._rotation:
+        if tenant_id is None:
             if not self._rotation:
                 return
             tenant_id = self._rotation[0]  # it had nothing to take: the next one's turn
+        elif tenant_id not in self._rotation:
+            return  # another claim of this process has moved on past it (or read a new page)
         self._served = tenant_id
         turns = self._rotation.index(tenant_id) + 1
         if self._whole:
