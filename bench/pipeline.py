@@ -163,28 +163,35 @@ async def start(database_url: str | None, concurrency: int, tenants: int, connec
     return Bench(runner, gateway, base, finish, http, targets)
 
 
-async def accept(bench: Bench, count: int, clients: int, tag: str) -> float:
-    """``count`` jobs through ``POST /api/publish`` from ``clients`` clients; seconds taken."""
+async def post_jobs(bench: Bench, url: str, count: int, clients: int, job) -> float:
+    """``count`` POSTs to ``url`` from ``clients`` clients, each answered 202; ``job(n,
+    target)`` gives the n-th's JSON body and headers. Seconds taken."""
     remaining = list(range(count))
 
     async def client() -> None:
         while remaining:
             n = remaining.pop()
-            target = bench.targets[n % len(bench.targets)]
-            body = {
-                "connectionId": target.connection_id,
-                "accountId": target.account_id,
-                "body": f"Hello {tag} {n}",
-            }
-            headers = {"Authorization": f"Bearer {target.key}"}
-            async with bench.http.post(
-                f"{bench.base}/api/publish", json=body, headers=headers
-            ) as response:
+            body, headers = job(n, bench.targets[n % len(bench.targets)])
+            async with bench.http.post(url, json=body, headers=headers) as response:
                 assert response.status == 202, await response.text()
 
     started = time.perf_counter()
     await asyncio.gather(*(client() for _ in range(clients)))
     return time.perf_counter() - started
+
+
+async def accept(bench: Bench, count: int, clients: int, tag: str) -> float:
+    """``count`` jobs through ``POST /api/publish`` from ``clients`` clients; seconds taken."""
+
+    def job(n: int, target: Target) -> tuple[dict, dict]:
+        body = {
+            "connectionId": target.connection_id,
+            "accountId": target.account_id,
+            "body": f"Hello {tag} {n}",
+        }
+        return body, {"Authorization": f"Bearer {target.key}"}
+
+    return await post_jobs(bench, f"{bench.base}/api/publish", count, clients, job)
 
 
 async def through_gateway(bench: Bench, count: int, tag: str, limit: float = 300.0) -> dict:
@@ -286,27 +293,15 @@ async def bare_relay(bench: Bench, count: int, concurrency: int, tag: str) -> di
         site = web.TCPSite(runner, "127.0.0.1", 0)
         await site.start()
         port = runner.addresses[0][1]
-        remaining = list(range(count))
 
-        async def client() -> None:
-            while remaining:
-                n = remaining.pop()
-                target = bench.targets[n % len(bench.targets)]
-                job = {
-                    "page": target.page,
-                    "token": target.token,
-                    "ref": f"relay_{tag}_{n}",
-                    "message": f"Hello {tag} {n}",
-                }
-                async with bench.http.post(
-                    f"http://127.0.0.1:{port}/relay", json=job, headers={"Authorization": "x"}
-                ) as response:
-                    assert response.status == 202, await response.text()
+        def job(n: int, target: Target) -> tuple[dict, dict]:
+            ref, message = f"relay_{tag}_{n}", f"Hello {tag} {n}"
+            body = {"page": target.page, "token": target.token, "ref": ref, "message": message}
+            return body, {"Authorization": "x"}  # a header, as the gateway's clients send
 
         try:
-            started = time.perf_counter()
-            await asyncio.gather(*(client() for _ in range(min(ACCEPT_CLIENTS, count))))
-            wall = time.perf_counter() - started
+            clients = min(ACCEPT_CLIENTS, count)
+            wall = await post_jobs(bench, f"http://127.0.0.1:{port}/relay", count, clients, job)
         finally:
             await runner.cleanup()
     return {"wall": wall, "rate": count / wall, "failures": failures}
