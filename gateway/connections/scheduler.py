@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
 import structlog
 
+from ..background import PeriodicPass
 from ..db.base import utcnow
 from ..db.connections import ConnectionRepository
-from ..db.outage import log_failed_pass
 from ..db.periodic import claim_run
 from ..errors import GatewayError, ResourceNotFound
 from ..jobs.audit import audit_dead_letters
@@ -24,43 +23,25 @@ log = structlog.get_logger("gateway.scheduler")
 BATCH = 200
 
 
-class ConnectionScheduler:
+class ConnectionScheduler(PeriodicPass):
     """One task per process that wakes every ``poll_seconds``; several processes share the work.
 
     Health checks are claimed by moving their next slot forward with a compare-and-set, so each
     due check runs in exactly one process; refreshes are guarded by the token manager's lease.
     """
 
+    name = "connection-scheduler"
+    failed_event = "scheduler.tick_failed"
+    logger = "gateway.scheduler"
+
     def __init__(self, gateway: Gateway) -> None:
+        super().__init__(gateway.settings.connections.poll_seconds)
         self.gateway = gateway
         self.settings = gateway.settings.connections
-        self._task: asyncio.Task | None = None
-        self._stopping = asyncio.Event()
         self._limit = asyncio.Semaphore(self.settings.max_concurrent_checks)
 
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="connection-scheduler")
-
-    async def stop(self, grace_seconds: float = 10.0) -> None:
-        """Let the current pass finish (cancelling mid-query strands database work), then end."""
-        if self._task is None:
-            return
-        self._stopping.set()
-        try:
-            await asyncio.wait_for(asyncio.shield(self._task), grace_seconds)
-        except TimeoutError:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-
-    async def _run(self) -> None:
-        while not self._stopping.is_set():
-            try:
-                await self.tick()
-            except Exception as err:  # a bad pass must not end the loop
-                log_failed_pass(log, "scheduler.tick_failed", err)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), self.settings.poll_seconds)
+    async def run_pass(self) -> None:
+        await self.tick()
 
     async def tick(self) -> None:
         """One pass: refresh what is due, run the due health checks, the daily DLQ audit."""

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import aiohttp
 import structlog
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..db import sqlite_hop
@@ -141,21 +141,24 @@ async def stage_many(session: AsyncSession, events: list[Event]) -> int:
 
 async def _subscribed_tenants(connection, tenants: set[str]) -> set[str]:
     """Those of ``tenants`` with an active endpoint (SQLite)."""
-    prepared = _subscribed_sql(connection.dialect, len(tenants))
-    values = {f"tenant_{n}": tenant for n, tenant in enumerate(tenants)}
+    values = {"tenants": json.dumps(sorted(tenants))}
     column = WebhookEndpointRow.__table__.c.tenant_id
-    return {row[0] for row in await sqlite_hop.fetch(connection, prepared, [column], values)}
+    prepared = _subscribed_sql(connection.dialect)
+    found = await sqlite_hop.fetch(connection, prepared, [column], values)
+    return {row[0] for row in found}
 
 
-@lru_cache(maxsize=32)
-def _subscribed_sql(dialect, tenants: int) -> sqlite_hop.Prepared:
-    """The read of :func:`_subscribed_tenants`, compiled once per count of tenants (a batch's
-    read otherwise cost more to compile than to run)."""
-    names = [bindparam(f"tenant_{n}", "") for n in range(tenants)]
+@lru_cache(maxsize=4)
+def _subscribed_sql(dialect) -> sqlite_hop.Prepared:
+    """The read of :func:`_subscribed_tenants`, compiled once for any number of tenants (a
+    batch's read otherwise cost more to compile than to run)."""
     return sqlite_hop.Prepared(
         dialect,
         select(WebhookEndpointRow.tenant_id)
-        .where(WebhookEndpointRow.tenant_id.in_(names), WebhookEndpointRow.active.is_(True))
+        .where(
+            WebhookEndpointRow.tenant_id.in_(sqlite_hop.each_value("tenants")),
+            WebhookEndpointRow.active.is_(True),
+        )
         .distinct(),
     )
 

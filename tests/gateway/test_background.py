@@ -38,3 +38,26 @@ async def test_a_failed_pass_is_logged_and_the_next_one_runs_until_stopped():
     runs = flaky.runs
     await asyncio.sleep(0.05)
     assert flaky.runs == runs  # stopped: no pass after stop() returned
+
+
+class Hanging(PeriodicPass):
+    def __init__(self) -> None:
+        super().__init__(0.01)
+        self.started = asyncio.Event()
+        self.cancelled = False
+
+    async def run_pass(self) -> None:
+        self.started.set()
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            self.cancelled = True
+            raise
+
+
+async def test_a_pass_that_outlasts_the_grace_is_cancelled_and_stop_returns():
+    hanging = Hanging()
+    hanging.start()
+    await asyncio.wait_for(hanging.started.wait(), 5)
+    await asyncio.wait_for(hanging.stop(grace_seconds=0.05), 5)
+    assert hanging.cancelled
