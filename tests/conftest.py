@@ -11,8 +11,10 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
+from sqlalchemy.engine import make_url
 
 from gateway import admin
 from gateway.host import Gateway
@@ -141,6 +143,32 @@ async def database_url(request, tmp_path: Path) -> AsyncIterator[str]:
     try:
         yield url
     finally:
+        await _drop_postgres_database(url)
+
+
+@pytest.fixture
+async def postgres_url():
+    """A throw-away PostgreSQL database; skipped with the reason when there is no server."""
+    url = await _postgres_database()
+    try:
+        yield url
+    finally:
+        await _drop_postgres_database(url)
+
+
+@pytest.fixture
+async def postgres_behind_proxy():
+    """A throw-away PostgreSQL database reached through a relay the test can cut."""
+    from .support import TcpProxy  # support imports this module
+
+    url = await _postgres_database()
+    upstream = urlsplit(POSTGRES_URL)
+    proxy = await TcpProxy(upstream.hostname or "127.0.0.1", upstream.port or 5432).start()
+    relayed = make_url(url).set(host="127.0.0.1", port=proxy.port)
+    try:
+        yield relayed.render_as_string(hide_password=False), proxy
+    finally:
+        await proxy.close()
         await _drop_postgres_database(url)
 
 

@@ -22,7 +22,6 @@ from .faults import (
     wait_until_settled,
 )
 from .test_pipeline import POSTS, fault
-from .test_scale_out import postgres_url  # noqa: F401  (a fixture)
 
 JOBS = 200
 CONCURRENCY = 4
@@ -69,7 +68,7 @@ async def serve_as_gateway_serve_does():
 async def test_mixed_faults_across_two_workers_end_each_job_once(
     serve_as_gateway_serve_does,
     tmp_path,
-    postgres_url,  # noqa: F811
+    postgres_url,
     installed_example,
 ):
     # The API and the sandbox, no workers.

@@ -19,7 +19,6 @@ from ...support import (
     stop_gracefully,
 )
 from ..connections.conftest import start_live
-from ..web.test_unavailable import postgres_behind_proxy  # noqa: F401  (a fixture)
 from .faults import (
     JOBS_PER_TOKEN,
     TERMINAL,
@@ -95,7 +94,7 @@ async def publish_through_an_outage(
 async def test_a_worker_lives_through_postgres_going_away_and_publishes_each_job_once(
     aiohttp_server,
     tmp_path,
-    postgres_behind_proxy,  # noqa: F811
+    postgres_behind_proxy,
     installed_example,
 ):
     relayed, proxy = postgres_behind_proxy

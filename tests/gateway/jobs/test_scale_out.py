@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from ...conftest import _drop_postgres_database, _postgres_database
 from ...support import (
     log_events,
     read_log,
@@ -26,16 +25,6 @@ from .test_pipeline import POSTS, fault
 JOBS = 300
 CONCURRENCY = 4
 LATENCY_MS = 50  # each post takes a moment at the platform, so both workers get a share
-
-
-@pytest.fixture
-async def postgres_url():
-    """A throw-away PostgreSQL database; skipped with the reason when there is no server."""
-    url = await _postgres_database()
-    try:
-        yield url
-    finally:
-        await _drop_postgres_database(url)
 
 
 @pytest.mark.postgres

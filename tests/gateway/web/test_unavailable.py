@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from urllib.parse import urlsplit
 
 import pytest
 from sqlalchemy import select
@@ -12,8 +11,7 @@ from sqlalchemy.engine import make_url
 
 from gateway.db.models import PublishJobRow
 
-from ...conftest import POSTGRES_URL, _drop_postgres_database, _postgres_database, auth
-from ...support import TcpProxy
+from ...conftest import auth
 from ..connections.conftest import start_live
 from ..jobs.test_pipeline import account_of
 
@@ -98,20 +96,6 @@ async def test_sqlite_locked_by_another_writer_answers_503_then_recovers(aiohttp
     finally:
         holder.close()
         await live.http.close()
-
-
-@pytest.fixture
-async def postgres_behind_proxy():
-    """A throw-away PostgreSQL database reached through a relay the test can cut."""
-    url = await _postgres_database()
-    upstream = urlsplit(POSTGRES_URL)
-    proxy = await TcpProxy(upstream.hostname or "127.0.0.1", upstream.port or 5432).start()
-    relayed = make_url(url).set(host="127.0.0.1", port=proxy.port)
-    try:
-        yield relayed.render_as_string(hide_password=False), proxy
-    finally:
-        await proxy.close()
-        await _drop_postgres_database(url)
 
 
 @pytest.mark.postgres
