@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import sandbox
+from . import clock, sandbox
 from .connector import Connector, ConnectorContext
 from .credentials import Credentials
 from .errors import (
@@ -159,6 +159,7 @@ __all__ = [
     "UnsupportedCapability",
     "WebhookContext",
     "WebhookDelivery",
+    "clock",
     "current_gateway",
     "current_principal",
     "ensure_owned",

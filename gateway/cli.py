@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 
 import click
 
+from . import clock
 from .errors import ConfigError, GatewayError, StartupError
 from .eventloop import freeze_startup_objects, loop_factory, loop_name
 from .settings import Settings, load_settings
@@ -495,11 +496,10 @@ def vault_rotate(config_path: str | None) -> None:
 @click.option("--id", "key_id", default=None, help="Key id (default: k<date>).")
 def vault_generate_key(key_id: str | None) -> None:
     """Print a new key in the `kid:base64key` form that vault.keys takes."""
-    from datetime import UTC, datetime
 
     from .vault import generate_key
 
-    click.echo(f"{key_id or datetime.now(UTC).strftime('k%Y%m%d')}:{generate_key()}")
+    click.echo(f"{key_id or clock.now().strftime('k%Y%m%d')}:{generate_key()}")
 
 
 @cli.command()

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import base64
 import os
-import time
+
+from . import clock
 
 # Base32's 32 symbols (a-z, 2-7) in ASCII order, so that the text of an id sorts as its bits do.
 _SYMBOLS = "234567abcdefghijklmnopqrstuvwxyz"
@@ -29,7 +30,7 @@ def new_sortable_id(prefix: str) -> str:
     inserted at a high rate: their index entries go to the end of the index, where the last
     commit left its pages, rather than to a random page each (fewer pages written per commit).
     """
-    ms = time.time_ns() // 1_000_000
+    ms = int(clock.timestamp() * 1000)
     pairs = _PAIRS
     try:
         tail = _RANDOM_TAILS.pop()

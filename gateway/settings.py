@@ -12,13 +12,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from . import clock
 from .errors import ConfigError
 from .eventloop import CHOICES as LOOP_CHOICES
 
 DEFAULT_CONFIG = Path("config/gateway.toml")
 ENV_PREFIX = "GATEWAY_"
 # Variables that are not `GATEWAY_<SECTION>_<KEY>` overrides.
-RESERVED_ENV = frozenset({"GATEWAY_CONFIG"})
+RESERVED_ENV = frozenset({"GATEWAY_CONFIG", clock.OFFSET_ENV})
 _INTERPOLATION = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 

@@ -13,6 +13,8 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from gateway.clock import OFFSET_ENV
+
 from .conftest import TEST_KEY
 
 
@@ -22,9 +24,14 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def without_gateway_settings() -> dict[str, str]:
+    """This environment less its `GATEWAY_` settings; a shifted clock is kept for every process."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_") or k == OFFSET_ENV}
+
+
 def gateway_env(tmp_path: Path, site: Path, **settings: str) -> dict[str, str]:
     """The environment of a `gateway` process: the example plugin installed, a test vault key."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
+    env = without_gateway_settings()
     env.update(
         PYTHONPATH=str(site),
         GATEWAY_CORE_DATA_DIR=str(tmp_path),

@@ -56,3 +56,36 @@ def test_every_module_opens_with_a_docstring():
     for path in python_files(ROOT / "gateway", *PLUGIN_DIRS):
         tree = ast.parse(path.read_text())
         assert ast.get_docstring(tree), f"{path.relative_to(ROOT)} has no module docstring"
+
+
+WALL_CLOCK_READS = {
+    ("datetime", "now"),
+    ("datetime", "utcnow"),
+    ("datetime", "today"),
+    ("date", "today"),
+    ("time", "time"),
+    ("time", "time_ns"),
+}
+
+
+def wall_clock_reads(path: Path) -> list[str]:
+    """Each ``datetime.now()``, ``time.time()`` and the like in ``path``, as ``line: call``."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+            owner = node.func.value
+            name = owner.id if isinstance(owner, ast.Name) else getattr(owner, "attr", None)
+            if (name, node.func.attr) in WALL_CLOCK_READS:
+                found.append(f"{node.lineno}: {name}.{node.func.attr}()")
+    return found
+
+
+@pytest.mark.parametrize(
+    "path",
+    [p for p in python_files(ROOT / "gateway", *PLUGIN_DIRS, EXAMPLE) if p.name != "clock.py"],
+    ids=lambda p: str(p.relative_to(ROOT)),
+)
+def test_the_time_is_read_from_the_gateway_clock_only(path):
+    # One clock, shiftable as a whole (GATEWAY_CLOCK_OFFSET): a read of the wall clock anywhere
+    # else would take its decision on another date than the rest of the gateway.
+    assert wall_clock_reads(path) == [], f"{path.relative_to(ROOT)}: use gateway.clock.now()"

@@ -8,6 +8,8 @@ from sqlalchemy import DateTime, MetaData, TypeDecorator
 from sqlalchemy.ext.asyncio import AsyncAttrs
 from sqlalchemy.orm import DeclarativeBase
 
+from .. import clock
+
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",
@@ -27,7 +29,7 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         if value.tzinfo is None:
-            raise ValueError("naive datetimes are not stored; use datetime.now(UTC)")
+            raise ValueError("naive datetimes are not stored; use gateway.clock.now()")
         return value.astimezone(UTC)
 
     def process_result_value(self, value: datetime | None, dialect) -> datetime | None:
@@ -37,7 +39,8 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 
 def utcnow() -> datetime:
-    return datetime.now(UTC)
+    """Now, by the gateway's clock (never the database's)."""
+    return clock.now()
 
 
 class Base(AsyncAttrs, DeclarativeBase):

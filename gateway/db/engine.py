@@ -13,8 +13,11 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from .. import clock
 from ..settings import DatabaseSettings
 from .checkpoint import BACKSTOP_PAGES
+
+NOW_FUNCTION = "gateway_now_ms"  # what the health views call for the time (migration 0012)
 
 
 def is_sqlite(url: str) -> bool:
@@ -27,6 +30,11 @@ def sqlite_file(url: str) -> str | None:
         return None
     database = make_url(url).database
     return database if database and database != ":memory:" else None
+
+
+def gateway_now_ms() -> float:
+    """The gateway's clock in milliseconds since the epoch, as the health views compare it."""
+    return clock.timestamp() * 1000.0
 
 
 def create_engine(settings: DatabaseSettings) -> AsyncEngine:
@@ -60,6 +68,9 @@ def _configure_sqlite(engine: AsyncEngine, busy_timeout_ms: int, synchronous: st
         cursor.execute(f"PRAGMA synchronous={synchronous.upper()}")
         cursor.execute(f"PRAGMA wal_autocheckpoint={BACKSTOP_PAGES}")  # see checkpoint.py
         cursor.close()
+        # The health views' time (migration 0012). Declared deterministic so that SQLite reads
+        # it once per statement, as it reads its own 'now'; nothing indexes or stores it.
+        dbapi_connection.create_function(NOW_FUNCTION, 0, gateway_now_ms, deterministic=True)
 
     @event.listens_for(engine.sync_engine, "begin")
     def on_begin(connection) -> None:

@@ -9,10 +9,10 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
-from authlib.oauth2.rfc6749 import OAuth2Token
 from authlib.oauth2.rfc6749.parameters import prepare_grant_uri, prepare_token_request
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
 
+from .. import clock
 from ..errors import NeedsReauth, PermissionDenied, PlatformError, RateLimited, Transient
 from ..outbound import parse_retry_after
 from ..types import OAuth2Spec, TokenSet
@@ -180,12 +180,14 @@ def parse_token_response(payload: Mapping[str, Any], spec: OAuth2Spec) -> TokenS
         raise TokenEndpointError(
             "the token response has no access_token", platform_code="invalid_response"
         )
-    # authlib's token object turns expires_in into an absolute expires_at.
-    token = OAuth2Token.from_dict(dict(payload))
-    now = datetime.now(UTC)
-    if token.get("expires_at"):
-        expires_at: datetime | None = datetime.fromtimestamp(token["expires_at"], UTC)
-    else:
+    # The lifetime is counted on the gateway's clock (authlib's OAuth2Token counts expires_in
+    # from the real one, which a test's shifted clock would see as long expired); an absolute
+    # expires_at, which a few platforms send instead, is taken as it is.
+    now = clock.now()
+    expires_at = _expiry(now, payload.get("expires_in"), None)
+    if expires_at is None and _number(payload.get("expires_at")):
+        expires_at = datetime.fromtimestamp(float(payload["expires_at"]), UTC)
+    if expires_at is None:
         expires_at = _expiry(now, None, spec.default_access_token_lifetime)
     refresh_in = payload.get("refresh_expires_in") or payload.get("refresh_token_expires_in")
     refresh_expires_at = _expiry(now, refresh_in, spec.default_refresh_token_lifetime)
@@ -207,12 +209,16 @@ def parse_token_response(payload: Mapping[str, Any], spec: OAuth2Spec) -> TokenS
     )
 
 
-def _expiry(now: datetime, seconds: Any, fallback: timedelta | None) -> datetime | None:
+def _number(value: Any) -> bool:
     try:
-        if seconds is not None and float(seconds) > 0:
-            return now + timedelta(seconds=float(seconds))
+        return value is not None and float(value) > 0
     except (TypeError, ValueError):
-        pass
+        return False
+
+
+def _expiry(now: datetime, seconds: Any, fallback: timedelta | None) -> datetime | None:
+    if _number(seconds):
+        return now + timedelta(seconds=float(seconds))
     return now + fallback if fallback else None
 
 

@@ -8,11 +8,14 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import text
 
+from .. import clock
 from ..db.base import utcnow
 from ..timefmt import rfc3339
 from ..types import METRICS
 
 if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
     from ..host import Gateway
 
 ALL_TENANTS = "*"  # the views' roll-up rows
@@ -54,21 +57,42 @@ def timestamp(value: Any) -> str | None:
 
 async def read_view(gateway: Gateway, view: str, tenant_id: str) -> list[dict[str, Any]]:
     """The rows of one view for one scope (a tenant id, or ``*`` for every tenant)."""
+    async with gateway.session() as session:
+        await at_gateway_time(session)
+        return await _rows(session, view, tenant_id)
+
+
+async def at_gateway_time(session: AsyncSession) -> None:
+    """Give the views the gateway's time for this transaction (migration 0012).
+
+    SQLite's ``gateway_now_ms()`` asks the gateway's clock itself; PostgreSQL's reads the
+    transaction's ``gateway.now_ms`` setting, so that no view decides on the server's ``now()``.
+    """
+    if session.bind.dialect.name == "postgresql":
+        await session.execute(
+            text("SELECT set_config('gateway.now_ms', :ms, true)"),
+            {"ms": repr(clock.timestamp() * 1000.0)},
+        )
+
+
+async def _rows(session: AsyncSession, view: str, tenant_id: str) -> list[dict[str, Any]]:
     if view not in VIEW_NAMES:
         raise ValueError(f"unknown view {view!r}")
     if view == "api_token_health" and tenant_id == ALL_TENANTS:
         query, params = f"SELECT * FROM {view}", {}  # noqa: S608 - a fixed name from VIEW_NAMES
     else:
         query, params = f"SELECT * FROM {view} WHERE tenant_id = :t", {"t": tenant_id}  # noqa: S608
-    async with gateway.session() as session:
-        result = await session.execute(text(query), params)
-        return [dict(row._mapping) for row in result]
+    result = await session.execute(text(query), params)
+    return [dict(row._mapping) for row in result]
 
 
 async def health_report(gateway: Gateway, tenant_id: str | None) -> dict[str, Any]:
     """Everything the dashboard shows, for one tenant or (``None``) for all of them."""
     scope = tenant_id or ALL_TENANTS
-    views = {name: await read_view(gateway, name, scope) for name in VIEW_NAMES}
+    # One transaction, one reference time: the eight views agree on what "the last 24 h" is.
+    async with gateway.session() as session:
+        await at_gateway_time(session)
+        views = {name: await _rows(session, name, scope) for name in VIEW_NAMES}
     platforms = _platform_names(gateway, views)
     by_platform = {name: _empty_platform(gateway, name) for name in platforms}
     for row in views["api_connector_health_summary"]:

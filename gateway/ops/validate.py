@@ -8,10 +8,11 @@ import json
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from .. import clock
 from ..timefmt import rfc3339
 from ..types import OAuth2Spec
 from .local import ApiError, LocalGateway, ServedGateway, publishes
@@ -118,7 +119,7 @@ async def validate(
             progress.advance()
         report.append({"platform": platform, "checks": [r.as_json() for r in run.results]})
     progress.clear()
-    return {"generatedAt": rfc3339(datetime.now(UTC)), "platforms": report}
+    return {"generatedAt": rfc3339(clock.now()), "platforms": report}
 
 
 async def _timed(name: str, step: Callable[[], Awaitable[str]]) -> CheckResult:
@@ -215,7 +216,7 @@ def _can_publish(local: ServedGateway, run: PlatformRun, publish: bool) -> None:
 
 def _stamped_body() -> str:
     # Stamped so that a real platform does not refuse a repeat of an earlier run's text.
-    return f"Connector validation {datetime.now(UTC):%Y-%m-%d %H:%M:%S}"
+    return f"Connector validation {clock.now():%Y-%m-%d %H:%M:%S}"
 
 
 async def _submit(
@@ -262,8 +263,8 @@ async def _delete(local: ServedGateway, run: PlatformRun) -> str:
 
 async def _queue(local: ServedGateway, run: PlatformRun, publish: bool) -> str:
     _can_publish(local, run, publish)
-    later = (datetime.now(UTC) + timedelta(hours=1)).isoformat().replace("+00:00", "Z")
-    key = f"validation-{time.time_ns()}"
+    later = (clock.now() + timedelta(hours=1)).isoformat().replace("+00:00", "Z")
+    key = f"validation-{clock.timestamp():.6f}"
     # One body for both: a stamp taken afresh could cross a second and make them differ.
     same = {"body": _stamped_body(), "scheduledAt": later, "idempotency_key": key}
     first = await _submit(local, run, **same)

@@ -13,6 +13,7 @@ from email.utils import parsedate_to_datetime
 import aiohttp
 from aiohttp import ClientHandlerType, ClientRequest, ClientResponse, hdrs
 
+from gateway import clock
 from gateway.errors import OutcomeUnknown, Transient
 from gateway.outbound.call import current_call
 from gateway.redaction import redact_url
@@ -47,7 +48,7 @@ def parse_retry_after(value: str | None, now: datetime | None = None) -> float |
         return None
     if when.tzinfo is None:  # "-0000" means UTC with no claim about the local zone
         when = when.replace(tzinfo=UTC)
-    now = now or datetime.now(UTC)
+    now = now or clock.now()
     return max(0.0, (when - now).total_seconds())
 
 

@@ -1,9 +1,10 @@
-"""The sandbox clock: real time plus an offset that tests move forward."""
+"""The sandbox clock: the gateway's clock plus an offset that tests move forward."""
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime
+
+from .. import clock
 
 
 def rfc3339(timestamp: float) -> str:
@@ -13,7 +14,7 @@ def rfc3339(timestamp: float) -> str:
 
 
 class SandboxClock:
-    """Wall-clock time shifted by ``offset`` seconds.
+    """The gateway's clock shifted by ``offset`` seconds.
 
     Token expiry, authorization codes, rate-limit windows and media processing all read this
     clock, so ``POST /_control/clock`` can make an hour pass in a test without waiting for it.
@@ -30,7 +31,7 @@ class SandboxClock:
 
     def timestamp(self) -> float:
         """Sandbox time as seconds since the epoch."""
-        return time.time() + self._offset
+        return clock.timestamp() + self._offset
 
     def now(self) -> datetime:
         """Sandbox time as an aware UTC datetime."""

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import time
+
+from .. import clock
 
 
 def sign(secret: str, body: bytes, timestamp: int | None = None) -> str:
-    t = int(time.time()) if timestamp is None else timestamp
+    t = int(clock.timestamp()) if timestamp is None else timestamp
     digest = hmac.new(secret.encode(), f"{t}.".encode() + body, hashlib.sha256).hexdigest()
     return f"t={t},v1={digest}"
 
@@ -20,7 +21,7 @@ def verify(secret: str, body: bytes, header: str, *, tolerance: int = 300) -> bo
         t = int(parts["t"])
     except (KeyError, ValueError):
         return False
-    if abs(time.time() - t) > tolerance:
+    if abs(clock.timestamp() - t) > tolerance:
         return False
     expected = sign(secret, body, t).split("v1=", 1)[1]
     return hmac.compare_digest(expected, parts.get("v1", ""))

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from yarl import URL
 
-from gateway import AccountRef, FieldProblem, PublishRequest
+from gateway import AccountRef, FieldProblem, PublishRequest, clock
 
 from .const import (
     AUDIENCE,
@@ -162,6 +161,6 @@ def check(request: PublishRequest, account: AccountRef) -> list[FieldProblem]:
     if request.scheduled_at is not None:
         if options.get("testOnly"):
             problem("scheduledAt", "invalid", "a test-only request cannot be scheduled")
-        if request.scheduled_at <= datetime.now(UTC):
+        if request.scheduled_at <= clock.now():
             problem("scheduledAt", "past", "Mailchimp schedules only future times")
     return problems

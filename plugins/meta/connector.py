@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from gateway import (
@@ -34,6 +34,7 @@ from gateway import (
     TokenSet,
     TokenSource,
     UnsupportedCapability,
+    clock,
 )
 
 from . import checks, facebook, insights, instagram
@@ -157,7 +158,7 @@ class MetaConnector(MetaWebhooks, Connector):
             )
         expires_in = answer.get("expires_in")
         expires_at = (
-            datetime.now(UTC) + timedelta(seconds=float(expires_in))
+            clock.now() + timedelta(seconds=float(expires_in))
             if isinstance(expires_in, int | float) and expires_in > 0
             else None
         )
@@ -230,7 +231,7 @@ class MetaConnector(MetaWebhooks, Connector):
         me = await self.graph.get("me", _user_token(credentials), params={"fields": "id,name"})
         expires_at = credentials.expires_at
         if expires_at is not None:
-            left = expires_at - datetime.now(UTC)
+            left = expires_at - clock.now()
             if left < WARN_BEFORE_EXPIRY:
                 return HealthResult(
                     ok=False,

@@ -6,7 +6,7 @@ import json
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
-from gateway import OutcomeUnknown, PlatformError, PostKind, PublishRequest, PublishResult
+from gateway import OutcomeUnknown, PlatformError, PostKind, PublishRequest, PublishResult, clock
 
 from .checks import compose_message, facebook_kind
 from .const import VIDEO_HOST, WEB
@@ -22,7 +22,7 @@ def schedule_problem(request: PublishRequest) -> str | None:
         return None
     if facebook_kind(request) not in SCHEDULABLE:
         return "Meta schedules text, link and multi-photo Page posts only"
-    ahead = request.scheduled_at - datetime.now(UTC)
+    ahead = request.scheduled_at - clock.now()
     if not SCHEDULE_MIN <= ahead <= SCHEDULE_MAX:
         return "Meta schedules Page posts 10 minutes to 30 days ahead"
     return None

@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from gateway import OutboundClient, OutcomeUnknown, PlatformError, PublishRequest, TokenSource
+from gateway import (
+    OutboundClient,
+    OutcomeUnknown,
+    PlatformError,
+    PublishRequest,
+    TokenSource,
+    clock,
+)
 
 from . import usage
 from .const import CLOCK_SKEW, GRAPH_HOST, LOOKBACK_HOURS, LOOKUP_MAX_PAGES, LOOKUP_PAGE_SIZE
@@ -126,7 +133,7 @@ def graph_time(value: object) -> datetime:
     try:
         return datetime.strptime(str(value or ""), "%Y-%m-%dT%H:%M:%S%z")
     except ValueError:
-        return datetime.now(UTC)
+        return clock.now()
 
 
 def lookback_start(request: PublishRequest) -> datetime:
@@ -134,4 +141,4 @@ def lookback_start(request: PublishRequest) -> datetime:
     queued, less ``CLOCK_SKEW`` (``LOOKBACK_HOURS`` ago for a request that does not say)."""
     if request.queued_at is not None:
         return request.queued_at - CLOCK_SKEW
-    return datetime.now(UTC) - timedelta(hours=LOOKBACK_HOURS)
+    return clock.now() - timedelta(hours=LOOKBACK_HOURS)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from gateway import (
@@ -14,6 +14,7 @@ from gateway import (
     PublishResult,
     RateLimited,
     Transient,
+    clock,
 )
 
 from .checks import compose_message, instagram_kind, is_video
@@ -60,7 +61,7 @@ async def publish(graph: GraphClient, request: PublishRequest, ig_id: str, token
     handle: dict[str, Any] = {
         "containerId": container,
         "igUserId": ig_id,
-        "createdAt": datetime.now(UTC).isoformat(),
+        "createdAt": clock.now().isoformat(),
     }
     expected = _expected(request)
     if expected is not None:
@@ -139,7 +140,7 @@ async def poll(graph: GraphClient, handle: dict[str, Any], token: str) -> Publis
             remote_id=container,
             processing=True,
             handle=handle,
-            poll_at=datetime.now(UTC) + UNKNOWN_PUBLISH_WAIT,
+            poll_at=clock.now() + UNKNOWN_PUBLISH_WAIT,
         )
     media = _id(answer)
     try:
@@ -165,7 +166,7 @@ async def _published_media(graph: GraphClient, handle: dict[str, Any], token: st
     try:
         created = datetime.fromisoformat(str(handle.get("createdAt")))
     except ValueError:
-        created = datetime.now(UTC) - timedelta(hours=LOOKBACK_HOURS)
+        created = clock.now() - timedelta(hours=LOOKBACK_HOURS)
     found = await _find_media(graph, ig_id, token, expected, created - CLOCK_SKEW)
     if found is None:
         # Published, so it is there: Meta's listing may lag a moment behind the container.

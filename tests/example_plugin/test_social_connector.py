@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from gateway_example_plugin.social_connector import ExampleSocialConnector
@@ -20,6 +20,7 @@ from gateway import (
     Secret,
     TokenSet,
     Transient,
+    clock,
     route_url,
 )
 
@@ -222,7 +223,7 @@ async def test_the_standard_grants_of_the_base_class_work_against_the_sandbox(ru
         consent.location.query["code"], redirect_uri=REDIRECT_URI, code_verifier=verifier
     )
     assert token.scopes == ("profile", "posts.write", "pages.read")
-    hour = datetime.now(UTC) + timedelta(hours=1)
+    hour = clock.now() + timedelta(hours=1)
     assert token.expires_at is not None and abs(token.expires_at - hour) < timedelta(minutes=1)
     assert (await connector.finish_authorization(token)).external_user_id == "user-1"
 

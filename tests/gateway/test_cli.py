@@ -12,10 +12,12 @@ import pytest
 from click.testing import CliRunner
 
 from gateway.cli import cli
+from gateway.clock import OFFSET_ENV
 from gateway.db.migrate import head_revision
 from gateway.vault import generate_key
 
 from ..conftest import TEST_KEY
+from ..support import without_gateway_settings
 
 
 @pytest.fixture
@@ -28,7 +30,7 @@ def run(tmp_path, monkeypatch):
         f'[vault]\nkeys = ["{TEST_KEY}"]\n'
     )
     for name in list(os.environ):
-        if name.startswith("GATEWAY_"):
+        if name.startswith("GATEWAY_") and name != OFFSET_ENV:
             monkeypatch.delenv(name)
     monkeypatch.setenv("GATEWAY_CONFIG", str(config))
     runner = CliRunner()
@@ -136,7 +138,7 @@ def test_sandbox_for_unknown_platform_is_a_usage_error(run):
 
 
 def test_console_script_has_no_traceback_on_bad_config(tmp_path):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
+    env = without_gateway_settings()
     env["GATEWAY_CONFIG"] = str(tmp_path / "missing.toml")
     result = subprocess.run(
         [sys.executable, "-m", "gateway", "migrate"], capture_output=True, text=True, env=env

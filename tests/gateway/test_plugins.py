@@ -18,6 +18,7 @@ from gateway.host import Gateway
 from gateway.plugins import load_plugins
 
 from ..conftest import settings_for
+from ..support import without_gateway_settings
 
 
 @pytest.fixture
@@ -83,9 +84,8 @@ def test_disabled_plugin_is_not_loaded(with_installed_example, tmp_path):
 
 
 def _base_env() -> dict[str, str]:
-    import os
 
-    return {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
+    return without_gateway_settings()
 
 
 def _broken_distribution(tmp_path: Path) -> Path:

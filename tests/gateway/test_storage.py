@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 
 import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError, StatementError
 
-from gateway import admin
+from gateway import admin, clock
 from gateway.db import migrate
 from gateway.db.engine import create_engine, create_sessionmaker
 from gateway.db.models import SealedSecretRow, TenantRow
@@ -82,7 +82,7 @@ async def test_timestamps_come_back_timezone_aware(sessions):
     async with sessions() as session:
         row = await session.get(TenantRow, tenant.id)
     assert row.created_at.tzinfo is not None
-    assert abs((datetime.now(UTC) - row.created_at).total_seconds()) < 60
+    assert abs((clock.now() - row.created_at).total_seconds()) < 60
 
 
 async def test_naive_datetimes_are_refused(sessions):
@@ -229,7 +229,7 @@ async def test_migration_0009_turns_json_null_into_sql_null(engine, sessions):
                 status="published",
                 request_json={},
                 request_hash="0" * 64,
-                next_attempt_at=datetime.now(UTC),
+                next_attempt_at=clock.now(),
                 error_json=None,
             )
         )

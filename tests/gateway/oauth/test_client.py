@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from gateway import NeedsReauth, PermissionDenied, RateLimited, Transient
+from gateway import NeedsReauth, PermissionDenied, RateLimited, Transient, clock
 from gateway.oauth.client import (
     InvalidGrant,
     OAuthClient,
@@ -66,7 +66,7 @@ def test_a_renamed_client_id_parameter():
 
 
 def test_token_response_lifetimes_come_from_the_platform():
-    before = datetime.now(UTC)
+    before = clock.now()
     token = parse_token_response(
         {
             "access_token": "AT-SECRET",
@@ -89,9 +89,7 @@ def test_token_response_lifetimes_come_from_the_platform():
 def test_silent_lifetime_falls_back_to_the_spec_and_missing_scope_is_unknown():
     token = parse_token_response({"access_token": "at"}, SPEC)
     assert token.scopes is None
-    assert (
-        timedelta(hours=1, minutes=59) < token.expires_at - datetime.now(UTC) <= timedelta(hours=2)
-    )
+    assert timedelta(hours=1, minutes=59) < token.expires_at - clock.now() <= timedelta(hours=2)
 
 
 def test_a_response_without_an_access_token_is_an_error():

@@ -6,7 +6,16 @@ from datetime import timedelta
 
 from sqlalchemy import text
 
-from gateway.ops.health import ALL_TENANTS, VIEW_NAMES, number, read_view, timestamp
+from gateway import clock
+from gateway.ops.health import (
+    ALL_TENANTS,
+    VIEW_NAMES,
+    at_gateway_time,
+    health_report,
+    number,
+    read_view,
+    timestamp,
+)
 from gateway.timefmt import rfc3339
 
 from .seed import KEYED, SOCIAL
@@ -241,9 +250,31 @@ async def test_a_scopes_rows_are_its_rows_of_the_whole_view(seeded):
 
     for view in AGGREGATE_VIEWS:
         async with gateway.session() as session:
+            await at_gateway_time(session)
             whole = [dict(r._mapping) for r in await session.execute(text(f"SELECT * FROM {view}"))]
         assert {row["tenant_id"] for row in whole} <= set(scopes), view
         assert any(row["tenant_id"] == ALL_TENANTS for row in whole), view
         for scope in scopes:
             mine = sorted(key(r) for r in whole if r["tenant_id"] == scope)
             assert sorted(map(key, await read_view(gateway, view, scope))) == mine, (view, scope)
+
+
+async def test_the_views_take_their_time_from_the_gateway_clock(seeded):
+    """Four days on by the gateway's clock, and the database's own clock unmoved: the seeded
+    last 24 hours are over, and the expiring token has expired."""
+    gateway, data = seeded
+    tenant = data.key_a.tenant_id
+    later = clock.Clock(clock.current().offset + timedelta(days=4).total_seconds())
+    with clock.use(later):
+        report = await health_report(gateway, tenant)
+        (performance,) = [
+            r
+            for r in await read_view(gateway, "api_publish_performance", tenant)
+            if r["platform_name"] == SOCIAL
+        ]
+        tokens = await read_view(gateway, "api_token_health", tenant)
+    assert number(performance["published_24h"]) == 0
+    assert number(performance["jobs_24h"]) == 0
+    assert {r["display_name"]: r["token_status"] for r in tokens}["A one"] == "expired"
+    (social,) = [p for p in report["platforms"] if p["platform"] == SOCIAL]
+    assert social["publishing"]["published24h"] == 0

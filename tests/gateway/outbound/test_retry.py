@@ -10,6 +10,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 
+from gateway import clock
 from gateway.errors import OutcomeUnknown, Transient
 from gateway.outbound import RetryPolicy, Timeouts, parse_retry_after
 
@@ -74,7 +75,7 @@ async def test_retry_after_seconds_wins_over_backoff(upstream, make_client, vtim
 
 async def test_retry_after_http_date_is_honoured(upstream, make_client, vtime):
     recorder, server = upstream
-    when = datetime.now(UTC) + timedelta(seconds=20)
+    when = clock.now() + timedelta(seconds=20)
     recorder.then(503, headers={"Retry-After": format_datetime(when, usegmt=True)})
     client = await make_client()
     async with client.get(str(server.make_url("/x"))) as resp:

@@ -1,28 +1,37 @@
-"""The sandbox clock: real time plus an offset that only moves forward."""
+"""The sandbox clock: the gateway's clock plus an offset that only moves forward."""
 
 from __future__ import annotations
 
-import time
 from datetime import UTC
 
 import pytest
 
+from gateway import clock
 from gateway.sandbox import SandboxClock, rfc3339
 
 
-def test_advance_moves_now_and_timestamp_and_reset_returns_to_real_time() -> None:
-    clock = SandboxClock()
-    assert clock.timestamp() == pytest.approx(time.time(), abs=1)
-    new = clock.advance(3600)
-    assert new == pytest.approx(time.time() + 3600, abs=1)
-    assert clock.offset == 3600
-    assert clock.now().tzinfo is UTC
-    assert clock.now().timestamp() == pytest.approx(time.time() + 3600, abs=1)
+def test_advance_moves_now_and_timestamp_and_reset_returns_to_the_gateway_clock() -> None:
+    sandbox = SandboxClock()
+    assert sandbox.timestamp() == pytest.approx(clock.timestamp(), abs=1)
+    new = sandbox.advance(3600)
+    assert new == pytest.approx(clock.timestamp() + 3600, abs=1)
+    assert sandbox.offset == 3600
+    assert sandbox.now().tzinfo is UTC
+    assert sandbox.now().timestamp() == pytest.approx(clock.timestamp() + 3600, abs=1)
     with pytest.raises(ValueError):
-        clock.advance(-1)
-    clock.reset()
-    assert clock.offset == 0
-    assert clock.timestamp() == pytest.approx(time.time(), abs=1)
+        sandbox.advance(-1)
+    sandbox.reset()
+    assert sandbox.offset == 0
+    assert sandbox.timestamp() == pytest.approx(clock.timestamp(), abs=1)
+
+
+def test_the_sandbox_reads_the_gateway_clock_a_year_ahead_too() -> None:
+    sandbox = SandboxClock()
+    year = 365 * 86400
+    with clock.use(clock.Clock(offset=clock.current().offset + year)):
+        assert sandbox.timestamp() == pytest.approx(clock.timestamp(), abs=1)
+        ahead = sandbox.timestamp()
+    assert ahead - sandbox.timestamp() == pytest.approx(year, abs=1)
 
 
 def test_rfc3339_is_utc_with_z() -> None:

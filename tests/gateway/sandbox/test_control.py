@@ -5,12 +5,12 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import time
 from typing import Any
 
 import pytest
 from aiohttp import web
 
+from gateway import clock
 from gateway.sandbox import Sandbox
 
 from .flows import ME, Served, create_post, login, me, serve
@@ -45,7 +45,7 @@ async def test_a_bare_sandbox_still_answers_the_three_lists(aiohttp_client: Any)
 
 async def test_clock_advance_answers_the_new_time_and_expires_tokens(served: Served) -> None:
     token = (await login(served))["access_token"]
-    before = time.time()
+    before = clock.timestamp()
     status, answer = await served.control("POST", "clock", {"advanceSeconds": 3599})
     assert status == 200
     assert answer["offsetSeconds"] == 3599

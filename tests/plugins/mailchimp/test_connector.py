@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import pytest
 
@@ -19,6 +19,7 @@ from gateway import (
     Secret,
     Transient,
     UnsupportedCapability,
+    clock,
 )
 from plugins.mailchimp.connector import round_up_to_quarter
 
@@ -58,7 +59,7 @@ async def campaign(running: Running, campaign_id: str) -> dict:
 
 
 def quarter_ahead(minutes: int) -> datetime:
-    return round_up_to_quarter(datetime.now(UTC) + timedelta(minutes=minutes))
+    return round_up_to_quarter(clock.now() + timedelta(minutes=minutes))
 
 
 async def test_an_api_key_is_checked_at_its_data_centre(running: Running):
@@ -174,7 +175,7 @@ async def test_scheduling_rounds_up_to_the_quarter_hour_then_polls_until_sent(ru
     assert "rounded up" in result.notes[0] and f"{expected:%H:%M}" in result.notes[0]
     waiting = await running.connector.poll(result.handle, accounts["a1b2c3d4e5"], credentials)
     assert waiting.processing and waiting.poll_at == expected
-    await running.advance((expected - datetime.now(UTC)).total_seconds() + 5)
+    await running.advance((expected - clock.now()).total_seconds() + 5)
     done = await running.connector.poll(result.handle, accounts["a1b2c3d4e5"], credentials)
     assert not done.processing and done.remote_id == result.remote_id
 

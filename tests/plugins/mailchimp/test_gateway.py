@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from gateway import admin
+from gateway import admin, clock
 from plugins.mailchimp.connector import round_up_to_quarter
 
 from .conftest import ACME, FREEBIE, Running, start_running
@@ -283,7 +283,7 @@ async def wait_for(live: Running, job_id: str, predicate) -> dict:
 
 
 def later_on(minutes: int, extra_seconds: int = 0) -> datetime:
-    base = round_up_to_quarter(datetime.now(UTC) + timedelta(minutes=minutes))
+    base = round_up_to_quarter(clock.now() + timedelta(minutes=minutes))
     return base + timedelta(minutes=4, seconds=extra_seconds)
 
 

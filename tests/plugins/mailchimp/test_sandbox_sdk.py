@@ -7,7 +7,7 @@ import asyncio
 import io
 import json
 import tarfile
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from urllib.parse import parse_qs, urlsplit
 
 import aiohttp
@@ -15,6 +15,7 @@ import pytest
 from aiohttp import web
 from mailchimp_marketing.api_client import ApiClientError
 
+from gateway import clock
 from plugins.mailchimp.sandbox_state import subscriber_hash
 
 from .conftest import ACME, DISABLED, FREEBIE, Standalone, call
@@ -28,7 +29,7 @@ def problem(error: ApiClientError) -> dict:
 
 
 def next_quarter(minutes_ahead: int = 60) -> datetime:
-    when = datetime.now(UTC) + timedelta(minutes=minutes_ahead)
+    when = clock.now() + timedelta(minutes=minutes_ahead)
     return when.replace(minute=(when.minute // 15) * 15, second=0, microsecond=0) + timedelta(
         minutes=15
     )
@@ -223,7 +224,7 @@ async def test_a_scheduled_campaign_goes_out_when_the_clock_reaches_it(standalon
     campaign = await ready_campaign(client)
     when = next_quarter()
     await call(client.campaigns.schedule, campaign["id"], {"schedule_time": when.isoformat()})
-    await standalone.advance((when - datetime.now(UTC)).total_seconds() + 120)
+    await standalone.advance((when - clock.now()).total_seconds() + 120)
     assert (await call(client.campaigns.get, campaign["id"]))["status"] == "sent"
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
+
+from gateway import clock
 
 
 async def test_connect_stores_the_long_lived_token_pages_and_instagram(meta):
@@ -13,7 +15,7 @@ async def test_connect_stores_the_long_lived_token_pages_and_instagram(meta):
     assert status == 200 and connection["status"] == "active"
     assert "instagram_content_publish" in connection["scopes"]
     expires = datetime.fromisoformat(connection["tokenExpiresAt"].replace("Z", "+00:00"))
-    assert timedelta(days=59) < expires - datetime.now(UTC) <= timedelta(days=60)
+    assert timedelta(days=59) < expires - clock.now() <= timedelta(days=60)
     # The callback exchanged the code, then made the token long-lived (about 60 days).
     journal = await meta.control("GET", "journal", params={"path": "*/oauth/access_token"})
     assert [r["query"].get("grant_type") for r in journal["requests"]][-1] == "fb_exchange_token"

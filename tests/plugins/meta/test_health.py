@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 import structlog
 
-from gateway import ConnectorContext, Credentials, NeedsReauth, OutboundClient, Secret
+from gateway import ConnectorContext, Credentials, NeedsReauth, OutboundClient, Secret, clock
 from gateway.settings import PlatformSettings
 from plugins.meta.connector import MetaConnector
 
@@ -31,7 +31,7 @@ def credentials(token: str, days_left: float) -> Credentials:
         connection_id="conn_1",
         platform="meta",
         access_token=Secret(token),
-        expires_at=datetime.now(UTC) + timedelta(days=days_left),
+        expires_at=clock.now() + timedelta(days=days_left),
     )
 
 
