@@ -36,7 +36,6 @@ from .sandbox_graph import (
     app_usage,
     buc_usage,
     envelope,
-    params_of,
     usage_percent,
 )
 
@@ -269,11 +268,15 @@ class MetaSandbox(sandbox.Sandbox):
 
     # -- tokens -------------------------------------------------------------------------------
 
-    async def caller(self, request: web.Request, params: dict[str, str]) -> Caller:
-        """The request's live token (``Authorization`` header or ``access_token``), else 190."""
-        scheme, _, value = request.headers.get("Authorization", "").partition(" ")
-        token = value.strip() if scheme.lower() in ("bearer", "oauth") else ""
-        token = token or params.get("access_token", "")
+    async def caller(self, request: web.Request, params: sandbox.RequestParams) -> Caller:
+        """The request's live token, else 104 or 190.
+
+        Graph reads it from ``Authorization: Bearer …`` or ``OAuth …``, or from ``access_token``
+        in the query or the body (form or JSON), as Meta's SDKs send it.
+        """
+        token = sandbox.bearer_token(
+            request, schemes=("bearer", "oauth"), param="access_token", params=params
+        )
         if not token:
             raise GraphError(
                 104, "An access token is required to request this resource.", status=400
@@ -331,8 +334,7 @@ class MetaSandbox(sandbox.Sandbox):
             raise GraphError(code, message, is_transient=True, headers=headers)
         return headers
 
-    async def token_endpoint(self, request: web.Request) -> web.Response:
-        params = await params_of(request)
+    def token_endpoint(self, params: sandbox.RequestParams) -> web.Response:
         if params.get("client_id") != APP_ID:
             raise GraphError(101, "Error validating application. Invalid application ID.")
         if not hmac.compare_digest(params.get("client_secret", "").encode(), APP_SECRET.encode()):
@@ -362,7 +364,7 @@ class MetaSandbox(sandbox.Sandbox):
             }
         )
 
-    def _redeem(self, params: dict[str, str]) -> sandbox.IssuedToken:
+    def _redeem(self, params: sandbox.RequestParams) -> sandbox.IssuedToken:
         code = params.get("code")
         if not code:
             raise GraphError(100, "Missing authorization code")
