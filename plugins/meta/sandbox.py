@@ -296,6 +296,15 @@ class MetaSandbox(sandbox.Sandbox):
                 f"Error validating access token: The user has not authorized application {APP_ID}.",
                 subcode=458,
             )
+        proof = params.get("appsecret_proof")
+        # Optional for the sandbox app (no "Require App Secret"), but checked when sent, as the
+        # SDKs do whenever they are given the app secret.
+        if proof is not None and not hmac.compare_digest(proof, _proof(token)):
+            raise GraphError(
+                100,
+                "Invalid appsecret_proof provided in the API argument",
+                type_="GraphMethodException",
+            )
         return Caller(issued)
 
     def meter(self, caller: Caller, object_id: str | None, kind: str) -> dict[str, str]:
@@ -435,6 +444,11 @@ class MetaSandbox(sandbox.Sandbox):
             "X-Hub-Signature-256": "sha256=" + hmac.new(secret, raw, hashlib.sha256).hexdigest(),
             "X-Hub-Signature": "sha1=" + hmac.new(secret, raw, hashlib.sha1).hexdigest(),
         }
+
+
+def _proof(token: str) -> str:
+    """``appsecret_proof``: HMAC-SHA256 of the access token, keyed with the app secret."""
+    return hmac.new(APP_SECRET.encode(), token.encode(), hashlib.sha256).hexdigest()
 
 
 def _page(message: str) -> web.Response:

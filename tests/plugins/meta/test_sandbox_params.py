@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+
 import aiohttp
+
+from plugins.meta.sandbox import APP_SECRET
 
 IMAGE = "https://cdn.example.com/a.jpg"
 
@@ -138,3 +143,14 @@ async def test_unreadable_parameters_are_graph_code_100(graph):
         "POST", f"/{page_id}/feed", token, data={"message": "Hi", "published": "maybe"}
     )
     assert (error["code"], error["message"]) == (100, "(#100) Param published must be a boolean")
+
+
+async def test_an_appsecret_proof_is_checked_when_sent(graph):
+    _, page = await graph.page_tokens()
+    token = page["access_token"]
+    proof = hmac.new(APP_SECRET.encode(), token.encode(), hashlib.sha256).hexdigest()
+    read = await graph.ok("GET", f"/{page['id']}", token, params={"appsecret_proof": proof})
+    assert read["id"] == page["id"]
+    error = await graph.error("GET", f"/{page['id']}", token, params={"appsecret_proof": "0" * 64})
+    assert (error["code"], error["type"]) == (100, "GraphMethodException")
+    assert error["message"] == "Invalid appsecret_proof provided in the API argument"
