@@ -152,7 +152,8 @@ def _arrays(node: Any) -> Any:
     if not isinstance(node, dict):
         return node
     items = {key: _arrays(value) for key, value in node.items()}
-    if items and all(key.isdigit() for key in items):
+    # As in PHP, ``01`` is a name, not an index.
+    if items and all(key.isdigit() and str(int(key)) == key for key in items):
         indexes = sorted(int(key) for key in items)
         if indexes == list(range(len(indexes))):
             return [items[str(i)] for i in indexes]

@@ -137,6 +137,12 @@ async def test_bracketed_names_make_arrays_and_objects(echo) -> None:
     assert json.loads(params["attached_media"]) == [{"media_fbid": "11"}, {"media_fbid": "12"}]
     assert json.loads(params["tags"]) == ["a", "b"]
     assert json.loads(params["targeting"]) == {"geo_locations": {"countries": ["FR"]}}
+    # Indexes with gaps (or spelled twice) make an object, never a short or a broken array.
+    _, body = await echo(
+        "GET", params=[("a[0]", "x"), ("a[2]", "y"), ("b[01]", "p"), ("b[0]", "q")]
+    )
+    assert json.loads(body["params"]["a"]) == {"0": "x", "2": "y"}
+    assert json.loads(body["params"]["b"]) == {"01": "p", "0": "q"}
     # The same names in a form body.
     _, body = await echo("POST", data=[("metric[0]", "views"), ("metric[1]", "reach")])
     assert body["metric"] == ["views", "reach"]
