@@ -9,6 +9,7 @@ from .codes import AuthorizationCode
 from .consent import ConsentCallback, redirect_with
 from .grants import InvalidGrant, TokenStatus
 from .journal import JournalEntry, credential_fingerprint
+from .params import ParamError, RequestParams, read_params
 from .pkce import s256_challenge
 from .problems import ControlInputError
 from .ratelimit import RateDecision, RateLimitWindow
@@ -23,8 +24,10 @@ __all__ = [
     "InvalidGrant",
     "IssuedToken",
     "JournalEntry",
+    "ParamError",
     "RateDecision",
     "RateLimitWindow",
+    "RequestParams",
     "Sandbox",
     "SandboxClock",
     "TokenCheck",
@@ -32,6 +35,7 @@ __all__ = [
     "TokenStore",
     "bearer_token",
     "credential_fingerprint",
+    "read_params",
     "redirect_with",
     "rfc3339",
     "s256_challenge",

@@ -139,7 +139,7 @@ class Sandbox:
 
     def check_bearer(self, request: web.Request, *, query_param: str | None = None) -> TokenCheck:
         """The status of the request's bearer token (header, or ``query_param`` if given)."""
-        token = bearer_token(request, query_param=query_param)
+        token = bearer_token(request, param=query_param)
         if token is None:
             return TokenCheck(TokenStatus.MISSING, None)
         return self.tokens.check(token)

@@ -2,16 +2,26 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from aiohttp import hdrs, web
 
 
-def bearer_token(request: web.Request, *, query_param: str | None = None) -> str | None:
-    """The token of ``Authorization: Bearer …``, else of ``?<query_param>=`` where the platform
-    accepts one there (Meta's ``access_token``); None when the request carries neither.
+def bearer_token(
+    request: web.Request,
+    *,
+    schemes: tuple[str, ...] = ("bearer",),
+    param: str | None = None,
+    params: Mapping[str, str] | None = None,
+) -> str | None:
+    """The token of ``Authorization: <scheme> …`` for the platform's ``schemes`` (Meta takes
+    ``Bearer`` and ``OAuth``), else of the parameter ``param`` where the platform accepts one
+    (Meta's ``access_token``): looked up in ``params`` (a request's parameters, body included,
+    from ``read_params``), else in the query. None when the request carries neither.
     """
     scheme, _, token = request.headers.get(hdrs.AUTHORIZATION, "").partition(" ")
-    if scheme.lower() == "bearer" and token.strip():
+    if scheme.lower() in schemes and token.strip():
         return token.strip()
-    if query_param is not None:
-        return request.query.get(query_param) or None
+    if param is not None:
+        return (request.query if params is None else params).get(param) or None
     return None

@@ -36,7 +36,6 @@ from .sandbox_graph import (
     app_usage,
     buc_usage,
     envelope,
-    params_of,
     usage_percent,
 )
 
@@ -269,11 +268,15 @@ class MetaSandbox(sandbox.Sandbox):
 
     # -- tokens -------------------------------------------------------------------------------
 
-    async def caller(self, request: web.Request, params: dict[str, str]) -> Caller:
-        """The request's live token (``Authorization`` header or ``access_token``), else 190."""
-        scheme, _, value = request.headers.get("Authorization", "").partition(" ")
-        token = value.strip() if scheme.lower() in ("bearer", "oauth") else ""
-        token = token or params.get("access_token", "")
+    async def caller(self, request: web.Request, params: sandbox.RequestParams) -> Caller:
+        """The request's live token, else 104 or 190.
+
+        Graph reads it from ``Authorization: Bearer …`` or ``OAuth …``, or from ``access_token``
+        in the query or the body (form or JSON), as Meta's SDKs send it.
+        """
+        token = sandbox.bearer_token(
+            request, schemes=("bearer", "oauth"), param="access_token", params=params
+        )
         if not token:
             raise GraphError(
                 104, "An access token is required to request this resource.", status=400
@@ -292,6 +295,15 @@ class MetaSandbox(sandbox.Sandbox):
                 190,
                 f"Error validating access token: The user has not authorized application {APP_ID}.",
                 subcode=458,
+            )
+        proof = params.get("appsecret_proof")
+        # Optional for the sandbox app (no "Require App Secret"), but checked when sent, as the
+        # SDKs do whenever they are given the app secret.
+        if proof is not None and not hmac.compare_digest(proof, _proof(token)):
+            raise GraphError(
+                100,
+                "Invalid appsecret_proof provided in the API argument",
+                type_="GraphMethodException",
             )
         return Caller(issued)
 
@@ -331,8 +343,7 @@ class MetaSandbox(sandbox.Sandbox):
             raise GraphError(code, message, is_transient=True, headers=headers)
         return headers
 
-    async def token_endpoint(self, request: web.Request) -> web.Response:
-        params = await params_of(request)
+    def token_endpoint(self, params: sandbox.RequestParams) -> web.Response:
         if params.get("client_id") != APP_ID:
             raise GraphError(101, "Error validating application. Invalid application ID.")
         if not hmac.compare_digest(params.get("client_secret", "").encode(), APP_SECRET.encode()):
@@ -362,7 +373,7 @@ class MetaSandbox(sandbox.Sandbox):
             }
         )
 
-    def _redeem(self, params: dict[str, str]) -> sandbox.IssuedToken:
+    def _redeem(self, params: sandbox.RequestParams) -> sandbox.IssuedToken:
         code = params.get("code")
         if not code:
             raise GraphError(100, "Missing authorization code")
@@ -433,6 +444,11 @@ class MetaSandbox(sandbox.Sandbox):
             "X-Hub-Signature-256": "sha256=" + hmac.new(secret, raw, hashlib.sha256).hexdigest(),
             "X-Hub-Signature": "sha1=" + hmac.new(secret, raw, hashlib.sha1).hexdigest(),
         }
+
+
+def _proof(token: str) -> str:
+    """``appsecret_proof``: HMAC-SHA256 of the access token, keyed with the app secret."""
+    return hmac.new(APP_SECRET.encode(), token.encode(), hashlib.sha256).hexdigest()
 
 
 def _page(message: str) -> web.Response:

@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from gateway import sandbox
+
 from . import sandbox_listings as listings
 from .sandbox_content import QUOTA_WINDOW, FacebookObject, Media, unreachable
 from .sandbox_graph import (
@@ -15,10 +17,7 @@ from .sandbox_graph import (
     APP_SECRET,
     GraphError,
     fb_time,
-    flag,
-    json_param,
     new_id,
-    params_of,
 )
 from .sandbox_insights import facebook_counts, facebook_insights, instagram_insights
 
@@ -39,7 +38,7 @@ def _missing(object_id: str) -> GraphError:
     )
 
 
-def _fields(params: dict[str, str], default: str) -> set[str]:
+def _fields(params: sandbox.RequestParams, default: str) -> set[str]:
     # Nested field expansions (``reactions.summary(true)``) count by their first name.
     return {re.split(r"[.{(]", f)[0] for f in (params.get("fields") or default).split(",") if f}
 
@@ -54,9 +53,9 @@ class GraphApi:
             segments = [s for s in request.match_info["path"].split("/") if s]
             if segments and _VERSION.match(segments[0]):
                 segments = segments[1:]
-            params = await params_of(request)
+            params = await sandbox.read_params(request)
             if segments == ["oauth", "access_token"] and request.method in ("GET", "POST"):
-                return await self.owner.token_endpoint(request)
+                return self.owner.token_endpoint(params)
             if segments == ["debug_token"] and request.method == "GET":
                 return self.debug_token(params)
             caller = await self.owner.caller(request, params)
@@ -68,6 +67,9 @@ class GraphApi:
             headers = self.owner.meter(caller, *self._business_object(target))
             answer = await self.route(request.method, caller, target, edge, params)
             return web.json_response(answer, headers=headers)
+        except sandbox.ParamError as exc:
+            # A parameter Graph cannot read (bad JSON, a non-boolean flag) is code 100.
+            return GraphError(100, f"(#100) {exc.message}", headers=headers).response()
         except GraphError as exc:
             exc.headers = {**headers, **exc.headers}
             return exc.response()
@@ -86,7 +88,7 @@ class GraphApi:
         return (target if target in self.owner.pages else None), "pages"
 
     async def route(
-        self, method: str, caller: Caller, target: str, edge: str, params: dict[str, str]
+        self, method: str, caller: Caller, target: str, edge: str, params: sandbox.RequestParams
     ) -> Any:
         owner = self.owner
         user_id = owner.user_id(caller.user)
@@ -113,7 +115,9 @@ class GraphApi:
 
     # -- the user ---------------------------------------------------------------------------
 
-    def user_edge(self, method: str, caller: Caller, edge: str, params: dict[str, str]) -> Any:
+    def user_edge(
+        self, method: str, caller: Caller, edge: str, params: sandbox.RequestParams
+    ) -> Any:
         owner = self.owner
         if method == "GET" and edge == "":
             return {"id": owner.user_id(caller.user), "name": owner.users[caller.user]}
@@ -132,7 +136,7 @@ class GraphApi:
             return {"success": True}
         raise GraphError(100, f"(#100) Unsupported {method} request on /me/{edge}")
 
-    def accounts(self, caller: Caller, params: dict[str, str]) -> dict[str, Any]:
+    def accounts(self, caller: Caller, params: sandbox.RequestParams) -> dict[str, Any]:
         fields = _fields(params, "id,name,access_token")
         pages = self.owner.pages_of(caller.user)
         start = int(params.get("after") or 0)
@@ -166,7 +170,7 @@ class GraphApi:
     # -- Pages ------------------------------------------------------------------------------
 
     def page_edge(
-        self, method: str, caller: Caller, page: Page, edge: str, params: dict[str, str]
+        self, method: str, caller: Caller, page: Page, edge: str, params: sandbox.RequestParams
     ) -> Any:
         if page.owner != caller.user or (caller.page not in (None, page.id)):
             raise _missing(page.id)
@@ -196,7 +200,7 @@ class GraphApi:
                 raise GraphError(
                     100, "Invalid URL: the photo could not be fetched", subcode=2061006
                 )
-            published = flag(params, "published", True)
+            published = params.flag("published", True)
             photo = FacebookObject(
                 new_id(),
                 page.id,
@@ -222,7 +226,7 @@ class GraphApi:
         return {"id": video.id}
 
     def page_list(
-        self, caller: Caller, page: Page, edge: str, params: dict[str, str]
+        self, caller: Caller, page: Page, edge: str, params: sandbox.RequestParams
     ) -> dict[str, Any]:
         caller.require("pages_read_engagement")
         now, store = self.owner.clock.timestamp(), self.owner.content
@@ -233,9 +237,9 @@ class GraphApi:
             raise GraphError(200, "(#200) Scheduled posts need the Page's access token", status=403)
         return listings.scheduled_posts(store, page.id, params, now, fields)
 
-    def feed(self, page: Page, params: dict[str, str], now: float) -> dict[str, Any]:
+    def feed(self, page: Page, params: sandbox.RequestParams, now: float) -> dict[str, Any]:
         store = self.owner.content
-        attached = json_param(params, "attached_media") or []
+        attached = params.json_of("attached_media") or []
         if not isinstance(attached, list):
             raise GraphError(100, "(#100) attached_media must be an array")
         media_ids = []
@@ -253,7 +257,7 @@ class GraphApi:
         message, link = params.get("message"), params.get("link")
         if not (message or link or media_ids):
             raise GraphError(100, "(#100) Missing message or attachment")
-        published = flag(params, "published", True)
+        published = params.flag("published", True)
         scheduled = params.get("scheduled_publish_time")
         if scheduled is not None:
             when = float(scheduled) if scheduled.isdigit() else None
@@ -280,7 +284,12 @@ class GraphApi:
         return answer
 
     def post_edge(
-        self, method: str, caller: Caller, post: FacebookObject, edge: str, params: dict[str, str]
+        self,
+        method: str,
+        caller: Caller,
+        post: FacebookObject,
+        edge: str,
+        params: sandbox.RequestParams,
     ) -> Any:
         page = self.owner.pages[post.page_id]
         if page.owner != caller.user:
@@ -326,7 +335,7 @@ class GraphApi:
         return page
 
     def ig_edge(
-        self, method: str, caller: Caller, page: Page, edge: str, params: dict[str, str]
+        self, method: str, caller: Caller, page: Page, edge: str, params: sandbox.RequestParams
     ) -> Any:
         ig_id = page.ig_id or ""
         self._own_ig(caller, ig_id)
@@ -369,7 +378,9 @@ class GraphApi:
         self.owner.publishes[ig_id] = kept
         return kept
 
-    def media_publish(self, ig_id: str, params: dict[str, str], now: float) -> dict[str, str]:
+    def media_publish(
+        self, ig_id: str, params: sandbox.RequestParams, now: float
+    ) -> dict[str, str]:
         content = self.owner.content
         container = content.containers.get(params.get("creation_id", ""))
         if container is None or container.ig_user != ig_id or container.is_carousel_item:
@@ -410,7 +421,7 @@ class GraphApi:
         return {"id": media.id}
 
     def media_edge(
-        self, method: str, caller: Caller, media: Media, edge: str, params: dict[str, str]
+        self, method: str, caller: Caller, media: Media, edge: str, params: sandbox.RequestParams
     ) -> Any:
         self._own_ig(caller, media.ig_user)
         if method == "GET" and edge == "":
@@ -428,7 +439,7 @@ class GraphApi:
 
     # -- debug_token --------------------------------------------------------------------------
 
-    def debug_token(self, params: dict[str, str]) -> web.Response:
+    def debug_token(self, params: sandbox.RequestParams) -> web.Response:
         if params.get("access_token") != f"{APP_ID}|{APP_SECRET}":
             raise GraphError(190, "Invalid OAuth access token - debug_token needs an app token")
         status, token = self.owner.tokens.check(params.get("input_token", ""))

@@ -203,7 +203,7 @@ class ContentStore:
         self.counter += 1
         return f"{page_id}_{self.counter:015d}"
 
-    def new_container(self, ig_user: str, params: dict[str, str], now: float) -> Container:
+    def new_container(self, ig_user: str, params: sandbox.RequestParams, now: float) -> Container:
         """Validate ``POST /{ig-user-id}/media`` and create the container it describes."""
         made = sum(
             1
@@ -220,7 +220,7 @@ class ContentStore:
         media_type = (params.get("media_type") or "IMAGE").upper()
         if media_type not in ("IMAGE", "VIDEO", "REELS", "STORIES", "CAROUSEL"):
             raise GraphError(100, "The media type is not supported.", subcode=2207023)
-        carousel_item = params.get("is_carousel_item", "").lower() == "true"
+        carousel_item = params.flag("is_carousel_item", False)
         caption = params.get("caption")
         if caption is not None and carousel_item:
             raise GraphError(100, "(#100) Carousel items cannot have a caption")
@@ -230,7 +230,8 @@ class ContentStore:
         container = Container(new_id(), ig_user, media_type, now, caption=caption)
         container.is_carousel_item = carousel_item
         if media_type == "CAROUSEL":
-            children = [c for c in (params.get("children") or "").split(",") if c]
+            # A comma list, or a JSON array as Meta's SDK sends list parameters.
+            children = params.list_of("children") or []
             if not CAROUSEL_MIN <= len(children) <= CAROUSEL_MAX:
                 raise GraphError(
                     100,

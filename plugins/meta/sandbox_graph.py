@@ -1,4 +1,4 @@
-"""The Graph API's wire conventions in the emulator: error envelopes, parameters, ids, usage."""
+"""The Graph API's wire conventions in the emulator: error envelopes, ids, usage headers."""
 
 from __future__ import annotations
 
@@ -86,42 +86,6 @@ def envelope(
         error["error_user_msg"] = user_msg
     error["fbtrace_id"] = "A" + secrets.token_urlsafe(16)
     return {"error": error}
-
-
-async def params_of(request: web.Request) -> dict[str, str]:
-    """Graph takes parameters in the query, a form body or a JSON body, all alike."""
-    values: dict[str, str] = dict(request.query)
-    if request.method in ("POST", "DELETE") and request.body_exists:
-        if request.content_type == "application/json":
-            try:
-                body = json.loads(await request.read() or b"{}")
-            except ValueError as exc:
-                raise GraphError(100, "(#100) The request body is not valid JSON") from exc
-            if not isinstance(body, dict):
-                raise GraphError(100, "(#100) The request body must be a JSON object")
-            for key, value in body.items():
-                values[key] = value if isinstance(value, str) else json.dumps(value)
-        else:
-            form = await request.post()
-            values.update({k: str(v) for k, v in form.items()})
-    return values
-
-
-def flag(params: dict[str, str], name: str, default: bool) -> bool:
-    value = params.get(name)
-    if value is None:
-        return default
-    return value.lower() in ("true", "1")
-
-
-def json_param(params: dict[str, str], name: str) -> Any:
-    raw = params.get(name)
-    if raw is None:
-        return None
-    try:
-        return json.loads(raw)
-    except ValueError as exc:
-        raise GraphError(100, f"(#100) Param {name} must be JSON") from exc
 
 
 def fb_time(timestamp: float) -> str:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from gateway import sandbox
+
 from .sandbox_content import FacebookObject, Media, figure
 from .sandbox_graph import GraphError
 
@@ -50,14 +52,15 @@ def _row(object_id: str, name: str, value: Any) -> dict[str, Any]:
     }
 
 
-def _metrics(params: dict[str, str]) -> list[str]:
-    names = [m for m in (params.get("metric") or "").split(",") if m]
+def _metrics(params: sandbox.RequestParams) -> list[str]:
+    # ``reach,likes`` or ``["reach","likes"]`` (how Meta's SDK sends a list) alike.
+    names = params.list_of("metric")
     if not names:
         raise GraphError(100, "(#100) The parameter metric is required")
     return names
 
 
-def facebook_insights(post: FacebookObject, params: dict[str, str]) -> dict[str, Any]:
+def facebook_insights(post: FacebookObject, params: sandbox.RequestParams) -> dict[str, Any]:
     rows = []
     for name in _metrics(params):
         if name not in FACEBOOK_POST_METRICS:
@@ -91,14 +94,14 @@ def facebook_counts(post: FacebookObject) -> dict[str, Any]:
     }
 
 
-def instagram_insights(media: Media, params: dict[str, str]) -> dict[str, Any]:
+def instagram_insights(media: Media, params: sandbox.RequestParams) -> dict[str, Any]:
     allowed = IG_METRICS[media.product_type]
     rows = []
-    for name in _metrics(params):
+    for index, name in enumerate(_metrics(params)):
         if name not in allowed:
             raise GraphError(
                 100,
-                f"(#100) metric[0] must be one of the following values: {', '.join(allowed)}",
+                f"(#100) metric[{index}] must be one of the following values: {', '.join(allowed)}",
             )
         reach = figure(media.id, "reach", 20, 3000)
         likes, comments = figure(media.id, "likes", 0, 500), figure(media.id, "comments", 0, 80)

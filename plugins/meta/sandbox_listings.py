@@ -11,13 +11,17 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote, urlencode
 
+from gateway import sandbox
+
 from .sandbox_content import ContentStore, FacebookObject
 from .sandbox_graph import GraphError, fb_time
 
 PAGE_SIZE, PAGE_MAX = 25, 100
 
 
-def feed(store: ContentStore, page_id: str, params: dict[str, str], now: float, fields: set[str]):
+def feed(
+    store: ContentStore, page_id: str, params: sandbox.RequestParams, now: float, fields: set[str]
+):
     """``GET /{page-id}/feed``: the Page's published posts (photos and videos make one each)."""
     rows = [
         (when, _post_row(obj, post_id, when, fields))
@@ -30,7 +34,7 @@ def feed(store: ContentStore, page_id: str, params: dict[str, str], now: float, 
 
 
 def scheduled_posts(
-    store: ContentStore, page_id: str, params: dict[str, str], now: float, fields: set[str]
+    store: ContentStore, page_id: str, params: sandbox.RequestParams, now: float, fields: set[str]
 ):
     """``GET /{page-id}/scheduled_posts``: posts waiting for their time (not in the feed yet)."""
     rows = [
@@ -45,7 +49,7 @@ def scheduled_posts(
     return _listing(_bounded(rows, params), params, f"{page_id}/scheduled_posts")
 
 
-def ig_media(store: ContentStore, ig_id: str, params: dict[str, str], fields: set[str]):
+def ig_media(store: ContentStore, ig_id: str, params: sandbox.RequestParams, fields: set[str]):
     """``GET /{ig-user-id}/media``: the account's published media; stories have their own edge."""
     rows = [
         (m.created_at, {k: v for k, v in m.fields().items() if k in fields or k == "id"})
@@ -104,7 +108,9 @@ def _photo(fbid: str) -> dict[str, Any]:
     return {"type": "photo", "target": {"id": fbid}}
 
 
-def _bounded(rows: list[tuple[float, dict]], params: dict[str, str]) -> list[tuple[float, dict]]:
+def _bounded(
+    rows: list[tuple[float, dict]], params: sandbox.RequestParams
+) -> list[tuple[float, dict]]:
     since, until = _time(params, "since"), _time(params, "until")
     return [
         (when, row)
@@ -113,7 +119,7 @@ def _bounded(rows: list[tuple[float, dict]], params: dict[str, str]) -> list[tup
     ]
 
 
-def _time(params: dict[str, str], name: str) -> float | None:
+def _time(params: sandbox.RequestParams, name: str) -> float | None:
     value = params.get(name)
     if value is None:
         return None
@@ -123,7 +129,9 @@ def _time(params: dict[str, str], name: str) -> float | None:
         raise GraphError(100, f"(#100) The parameter {name} must be a Unix timestamp") from None
 
 
-def _listing(rows: list[tuple[float, dict]], params: dict[str, str], path: str) -> dict[str, Any]:
+def _listing(
+    rows: list[tuple[float, dict]], params: sandbox.RequestParams, path: str
+) -> dict[str, Any]:
     rows.sort(key=lambda item: item[0], reverse=True)
     try:
         start = int(params.get("after") or 0)
