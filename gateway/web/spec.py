@@ -92,7 +92,7 @@ LIMIT_PARAM = {
     "name": "limit",
     "in": "query",
     "required": False,
-    "description": "Page size (default 50).",
+    "description": "Page size.",
     "schema": {"type": "integer", "minimum": 1, "maximum": 200, "default": 50},
 }
 CURSOR_PARAM = {

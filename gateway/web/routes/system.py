@@ -99,7 +99,7 @@ def install(spec: ApiSpec) -> None:
     spec.route(
         "GET",
         "/openapi.json",
-        summary="This document",
+        summary="The OpenAPI 3.1 document of these routes",
         auth=False,
         tags=("service",),
         responses={200: json_response(OPENAPI_DOCUMENT)},
