@@ -44,9 +44,9 @@ def problem_types() -> str:
 
 
 def _subclasses(base: type) -> list[type]:
-    # Only the core's own: a class defined elsewhere (a plugin's, the OAuth callback's) is
-    # documented by its owner.
-    found = [base] if base.__module__ == errors.__name__ else []
+    # Only the core's own (a plugin's errors are its to document), and only those with a code
+    # of their own: a bare base class is never what a route answers.
+    found = [base] if base.__module__ == errors.__name__ and "code" in vars(base) else []
     for sub in base.__subclasses__():
         found += _subclasses(sub)
     return found
