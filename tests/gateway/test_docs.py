@@ -58,7 +58,8 @@ def rendered() -> dict[str, str]:
 def test_generated_reference_is_current(rendered, name):
     committed = (ROOT / "docs" / name).read_text(encoding="utf-8")
     assert committed == rendered[name], (
-        f"docs/{name} is stale: run `{docgen.REGENERATE}` in the repository and commit it"
+        f"docs/{name} is stale: run `.venv/bin/{docgen.REGENERATE}` in the repository and "
+        "commit the result"
     )
 
 
