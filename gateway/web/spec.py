@@ -13,35 +13,86 @@ from ..errors import BadRequest, FieldProblem
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
-PROBLEM_SCHEMA = {
-    "type": "object",
-    "required": ["type", "title", "status", "detail"],
-    "properties": {
-        "type": {"type": "string"},
-        "title": {"type": "string"},
-        "status": {"type": "integer"},
-        "detail": {"type": "string"},
-        "errors": {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "required": ["field", "code", "message"],
-                "properties": {
-                    "field": {"type": "string"},
-                    "code": {"type": "string"},
-                    "message": {"type": "string"},
+
+class Schema(dict):
+    """A JSON Schema with a name: the OpenAPI document shows it once, as a component, and
+    refers to it wherever it is used (so generated clients get one ``Job`` class, not one per
+    route). To everything else, a validator included, it is the plain schema."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str, schema: dict[str, Any]) -> None:
+        super().__init__(schema)
+        self.name = name
+
+
+def nullable(schema: dict[str, Any]) -> dict[str, Any]:
+    """``schema`` or null (a named schema stays one type, and a reference, this way)."""
+    return {"anyOf": [schema, {"type": "null"}]}
+
+
+def page_schema(item: Schema) -> Schema:
+    """The list envelope of a paginated route: ``{"data": [...], "nextCursor": ...}``."""
+    return Schema(
+        f"{item.name}List",
+        {
+            "type": "object",
+            "required": ["data", "nextCursor"],
+            "properties": {
+                "data": {"type": "array", "items": item},
+                "nextCursor": {
+                    "type": ["string", "null"],
+                    "description": "Pass as `?cursor=` for the next page; null on the last.",
                 },
             },
         },
+    )
+
+
+def list_schema(item: Schema) -> Schema:
+    """The envelope of a short list that comes whole: ``{"data": [...]}``."""
+    return Schema(
+        f"{item.name}List",
+        {
+            "type": "object",
+            "required": ["data"],
+            "properties": {"data": {"type": "array", "items": item}},
+        },
+    )
+
+
+FIELD_PROBLEM = Schema(
+    "FieldProblem",
+    {
+        "type": "object",
+        "required": ["field", "code", "message"],
+        "properties": {
+            "field": {"type": "string"},
+            "code": {"type": "string"},
+            "message": {"type": "string"},
+        },
     },
-}
-PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
+)
+PROBLEM = Schema(
+    "Problem",
+    {
+        "type": "object",
+        "required": ["type", "title", "status", "detail"],
+        "properties": {
+            "type": {"type": "string"},
+            "title": {"type": "string"},
+            "status": {"type": "integer"},
+            "detail": {"type": "string"},
+            "errors": {"type": "array", "items": FIELD_PROBLEM},
+        },
+    },
+)
 
 LIMIT_PARAM = {
     "name": "limit",
     "in": "query",
     "required": False,
-    "description": "Page size (default 50).",
+    "description": "Page size.",
     "schema": {"type": "integer", "minimum": 1, "maximum": 200, "default": 50},
 }
 CURSOR_PARAM = {
@@ -103,7 +154,7 @@ def json_response(schema: dict[str, Any], description: str = "OK") -> dict[str, 
 def problem(description: str) -> dict[str, Any]:
     return {
         "description": description,
-        "content": {"application/problem+json": {"schema": PROBLEM_REF}},
+        "content": {"application/problem+json": {"schema": PROBLEM}},
     }
 
 
@@ -184,12 +235,14 @@ class ApiSpec:
                 item["requestBody"] = op.request_body
             item["security"] = [{"apiKey": []}] if op.auth else []
             paths.setdefault(op.path, {})[op.method.lower()] = item
+        schemas = _Components()
+        paths = schemas.referenced(paths)
         return {
             "openapi": "3.1.0",
             "info": {"title": self.title, "version": self.version},
             "paths": paths,
             "components": {
-                "schemas": {"Problem": PROBLEM_SCHEMA},
+                "schemas": schemas.document(),
                 "securitySchemes": {
                     "apiKey": {
                         "type": "http",
@@ -199,6 +252,34 @@ class ApiSpec:
                 },
             },
         }
+
+
+class _Components:
+    """The named schemas met while copying a document, each replaced by a reference."""
+
+    def __init__(self) -> None:
+        self._named: dict[str, Schema] = {}
+        self._schemas: dict[str, Any] = {}
+
+    def referenced(self, value: Any) -> Any:
+        """A copy of ``value`` in which every named schema is a ``$ref``."""
+        if isinstance(value, Schema):
+            known = self._named.setdefault(value.name, value)
+            if known is not value and dict(known) != dict(value):
+                # Two shapes under one name: a client would get one class for both.
+                raise ValueError(f"two different schemas are both named {value.name!r}")
+            if value.name not in self._schemas:
+                self._schemas[value.name] = None  # taken before its content is walked
+                self._schemas[value.name] = self.referenced(dict(value))
+            return {"$ref": f"#/components/schemas/{value.name}"}
+        if isinstance(value, dict):
+            return {key: self.referenced(item) for key, item in value.items()}
+        if isinstance(value, list | tuple):
+            return [self.referenced(item) for item in value]
+        return value
+
+    def document(self) -> dict[str, Any]:
+        return dict(sorted(self._schemas.items()))
 
 
 def query_params(request: web.Request, operation_params: tuple[dict[str, Any], ...]) -> dict:

@@ -10,24 +10,28 @@ from ...jobs.analytics import collect
 from ...timefmt import rfc3339
 from ...types import METRICS
 from ..keys import GATEWAY, principal_of
-from ..spec import ApiSpec, json_response, path_param, problem, query_params
+from ..spec import ApiSpec, Schema, json_response, path_param, problem, query_params
 
 NUMBER = {"type": ["number", "null"]}
-ANALYTICS = {
-    "type": "object",
-    "required": ["postId", "platform", "collectedAt", "metrics", "raw"],
-    "properties": {
-        "postId": {"type": "string"},
-        "platform": {"type": "string"},
-        "collectedAt": {"type": "string"},
-        "metrics": {
-            "type": "object",
-            "required": list(METRICS),
-            "properties": {name: NUMBER for name in METRICS},
+ANALYTICS = Schema(
+    "Analytics",
+    {
+        "type": "object",
+        "required": ["postId", "platform", "collectedAt", "metrics", "raw"],
+        "properties": {
+            "postId": {"type": "string"},
+            "platform": {"type": "string"},
+            "collectedAt": {"type": "string"},
+            "metrics": {
+                "type": "object",
+                "description": "A metric the platform does not report is null, never 0.",
+                "required": list(METRICS),
+                "properties": {name: NUMBER for name in METRICS},
+            },
+            "raw": {"type": "object"},
         },
-        "raw": {"type": "object"},
     },
-}
+)
 REFRESH = {
     "name": "refresh",
     "in": "query",

@@ -24,75 +24,80 @@ from ..spec import (
     CURSOR_PARAM,
     LIMIT_PARAM,
     ApiSpec,
+    Schema,
     json_body,
     json_response,
+    list_schema,
+    page_schema,
     path_param,
     problem,
     query_params,
 )
 
 TIME = {"type": ["string", "null"], "format": "date-time"}
-CONNECTION = {
-    "type": "object",
-    "required": [
-        "id",
-        "platform",
-        "status",
-        "health",
-        "displayName",
-        "externalUserId",
-        "scopes",
-        "tokenExpiresAt",
-        "nextRefreshAt",
-        "lastHealthCheckAt",
-        "createdAt",
-    ],
-    "properties": {
-        "id": {"type": "string"},
-        "platform": {"type": "string"},
-        "status": {"enum": ["active", "needs_reconnect", "revoked"]},
-        "health": {"enum": ["healthy", "warning", "critical", "unknown"]},
-        "displayName": {"type": "string"},
-        "externalUserId": {"type": "string"},
-        "scopes": {"type": "array", "items": {"type": "string"}},
-        "tokenExpiresAt": TIME,
-        "nextRefreshAt": TIME,
-        "lastHealthCheckAt": TIME,
-        "createdAt": {"type": "string", "format": "date-time"},
+CONNECTION_STATUS = Schema("ConnectionStatus", {"enum": ["active", "needs_reconnect", "revoked"]})
+CONNECTION = Schema(
+    "Connection",
+    {
+        "type": "object",
+        "required": [
+            "id",
+            "platform",
+            "status",
+            "health",
+            "displayName",
+            "externalUserId",
+            "scopes",
+            "tokenExpiresAt",
+            "nextRefreshAt",
+            "lastHealthCheckAt",
+            "createdAt",
+        ],
+        "properties": {
+            "id": {"type": "string"},
+            "platform": {"type": "string"},
+            "status": CONNECTION_STATUS,
+            "health": {"enum": ["healthy", "warning", "critical", "unknown"]},
+            "displayName": {"type": "string"},
+            "externalUserId": {"type": "string"},
+            "scopes": {"type": "array", "items": {"type": "string"}},
+            "tokenExpiresAt": TIME,
+            "nextRefreshAt": TIME,
+            "lastHealthCheckAt": TIME,
+            "createdAt": {"type": "string", "format": "date-time"},
+        },
     },
-}
-ACCOUNT = {
-    "type": "object",
-    "required": ["id", "kind", "externalId", "name", "platform"],
-    "properties": {
-        "id": {"type": "string"},
-        "kind": {"type": "string"},
-        "externalId": {"type": "string"},
-        "name": {"type": "string"},
-        "platform": {"type": "string"},
+)
+ACCOUNT = Schema(
+    "Account",
+    {
+        "type": "object",
+        "required": ["id", "kind", "externalId", "name", "platform"],
+        "properties": {
+            "id": {"type": "string"},
+            "kind": {"type": "string"},
+            "externalId": {"type": "string"},
+            "name": {"type": "string"},
+            "platform": {"type": "string"},
+        },
     },
-}
-HEALTH_RESULT = {
-    "type": "object",
-    "required": ["connectionId", "status", "ok", "latencyMs", "checkedAt"],
-    "properties": {
-        "connectionId": {"type": "string"},
-        "status": {"enum": ["healthy", "warning", "critical"]},
-        "ok": {"type": "boolean"},
-        "latencyMs": {"type": "number"},
-        "checkedAt": {"type": "string"},
-        "errorCode": {"type": ["string", "null"]},
-        "detail": {"type": "string"},
+)
+HEALTH_RESULT = Schema(
+    "HealthCheck",
+    {
+        "type": "object",
+        "required": ["connectionId", "status", "ok", "latencyMs", "checkedAt"],
+        "properties": {
+            "connectionId": {"type": "string"},
+            "status": {"enum": ["healthy", "warning", "critical"]},
+            "ok": {"type": "boolean"},
+            "latencyMs": {"type": "number"},
+            "checkedAt": {"type": "string"},
+            "errorCode": {"type": ["string", "null"]},
+            "detail": {"type": "string"},
+        },
     },
-}
-PAGE = {
-    "type": "object",
-    "required": ["data", "nextCursor"],
-    "properties": {
-        "data": {"type": "array", "items": CONNECTION},
-        "nextCursor": {"type": ["string", "null"]},
-    },
-}
+)
 PLATFORM_PARAM = {
     "name": "platform",
     "in": "path",
@@ -113,35 +118,56 @@ LIST_PARAMS = (
         "name": "status",
         "in": "query",
         "required": False,
-        "schema": {"enum": ["active", "needs_reconnect", "revoked"]},
+        "schema": CONNECTION_STATUS,
     },
 )
-START_BODY = {
-    "type": "object",
-    "additionalProperties": False,
-    "properties": {
-        "returnUrl": {"type": "string", "maxLength": 2000},
-        "connectionId": {"type": "string", "maxLength": 60, "description": "reconnect this one"},
+START_BODY = Schema(
+    "OAuthStart",
+    {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {
+            "returnUrl": {"type": "string", "maxLength": 2000},
+            "connectionId": {
+                "type": "string",
+                "maxLength": 60,
+                "description": "reconnect this one",
+            },
+        },
     },
-}
-API_KEY_BODY = {
-    "type": "object",
-    "additionalProperties": False,
-    "required": ["platform", "apiKey"],
-    "properties": {
-        "platform": {"type": "string", "maxLength": 32},
-        "apiKey": {"type": "string", "minLength": 1, "maxLength": 500},
+)
+API_KEY_BODY = Schema(
+    "ApiKeyConnect",
+    {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["platform", "apiKey"],
+        "properties": {
+            "platform": {"type": "string", "maxLength": 32},
+            "apiKey": {"type": "string", "minLength": 1, "maxLength": 500},
+        },
     },
-}
-STARTED = {
-    "type": "object",
-    "required": ["authorizationUrl", "state", "expiresAt"],
-    "properties": {
-        "authorizationUrl": {"type": "string"},
-        "state": {"type": "string"},
-        "expiresAt": {"type": "string"},
+)
+STARTED = Schema(
+    "OAuthStarted",
+    {
+        "type": "object",
+        "required": ["authorizationUrl", "state", "expiresAt"],
+        "properties": {
+            "authorizationUrl": {"type": "string"},
+            "state": {"type": "string"},
+            "expiresAt": {"type": "string"},
+        },
     },
-}
+)
+CALLBACK_RESULT = Schema(
+    "OAuthConnected",
+    {
+        "type": "object",
+        "required": ["connectionId"],
+        "properties": {"connectionId": {"type": "string"}, "created": {"type": "boolean"}},
+    },
+)
 # Bounded so that the whole request line stays under the server's 8 KiB limit.
 CALLBACK_PARAMS = tuple(
     {
@@ -204,16 +230,7 @@ def install(spec: ApiSpec) -> None:
         tags=tags,
         parameters=(PLATFORM_PARAM, *CALLBACK_PARAMS),
         responses={
-            200: json_response(
-                {
-                    "type": "object",
-                    "required": ["connectionId"],
-                    "properties": {
-                        "connectionId": {"type": "string"},
-                        "created": {"type": "boolean"},
-                    },
-                }
-            ),
+            200: json_response(CALLBACK_RESULT),
             302: {"description": "Back to returnUrl with connectionId or error"},
             400: problem("Refused: bad, expired or reused state, denied consent"),
             409: problem("A reconnect brought back a different account"),
@@ -240,7 +257,7 @@ def install(spec: ApiSpec) -> None:
         summary="The tenant's connections",
         tags=tags,
         parameters=LIST_PARAMS,
-        responses={200: json_response(PAGE)},
+        responses={200: json_response(page_schema(CONNECTION))},
     )(list_connections)
     spec.route(
         "GET",
@@ -257,13 +274,7 @@ def install(spec: ApiSpec) -> None:
         tags=tags,
         parameters=(ID_PARAM,),
         responses={
-            200: json_response(
-                {
-                    "type": "object",
-                    "required": ["data"],
-                    "properties": {"data": {"type": "array", "items": ACCOUNT}},
-                }
-            ),
+            200: json_response(list_schema(ACCOUNT)),
             404: NOT_FOUND,
         },
     )(list_accounts)

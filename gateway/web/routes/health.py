@@ -6,15 +6,17 @@ from aiohttp import web
 
 from ...ops.health import METRICS, health_report
 from ..keys import gateway_of, principal_of
-from ..spec import ApiSpec, json_response
+from ..spec import ApiSpec, Schema, json_response
 
 NUMBER = {"type": ["number", "null"]}
 COUNT = {"type": "integer", "minimum": 0}
 TIME = {"type": ["string", "null"], "format": "date-time"}
 
 
-def _object(properties: dict) -> dict:
-    return {"type": "object", "required": list(properties), "properties": properties}
+def _object(properties: dict, name: str | None = None) -> dict:
+    """An object with every property required; a named one (a component) when given a name."""
+    schema = {"type": "object", "required": list(properties), "properties": properties}
+    return schema if name is None else Schema(name, schema)
 
 
 PLATFORM = _object(
@@ -67,7 +69,8 @@ PLATFORM = _object(
                 "metrics": _object({m: NUMBER for m in METRICS}),
             }
         ),
-    }
+    },
+    "PlatformHealth",
 )
 TOKEN = _object(
     {
@@ -78,7 +81,8 @@ TOKEN = _object(
         "status": {"enum": ["expiring", "expired"]},
         "expiresAt": TIME,
         "hoursUntilExpiry": NUMBER,
-    }
+    },
+    "ExpiringToken",
 )
 DLQ_ROW = _object(
     {
@@ -90,7 +94,8 @@ DLQ_ROW = _object(
         "maxHoursInQueue": NUMBER,
         "avgHoursInQueue": NUMBER,
         "lastErrorMessage": {"type": ["string", "null"]},
-    }
+    },
+    "DeadJobGroup",
 )
 ERROR = _object(
     {
@@ -102,7 +107,8 @@ ERROR = _object(
         "firstSeenAt": TIME,
         "lastSeenAt": TIME,
         "lastMessage": {"type": ["string", "null"]},
-    }
+    },
+    "RecentError",
 )
 TREND = _object(
     {
@@ -116,7 +122,8 @@ TREND = _object(
         "maxLatencyMs": NUMBER,
         "warnings": COUNT,
         "criticals": COUNT,
-    }
+    },
+    "HealthCheckTrend",
 )
 HEALTH_SCHEMA = _object(
     {
@@ -129,7 +136,8 @@ HEALTH_SCHEMA = _object(
         ),
         "recentErrors": {"type": "array", "items": ERROR},
         "healthCheckTrends": {"type": "array", "items": TREND},
-    }
+    },
+    "HealthReport",
 )
 
 

@@ -8,13 +8,16 @@ from ...errors import Forbidden, ResourceNotFound, Unauthenticated
 from ...types import WebhookDelivery
 from ...webhooks.ingress import receive, secret_matches
 from ..keys import GATEWAY
-from ..spec import ApiSpec, json_response, path_param, problem
+from ..spec import ApiSpec, Schema, json_response, path_param, problem
 
-RECEIVED = {
-    "type": "object",
-    "required": ["received", "duplicates"],
-    "properties": {"received": {"type": "integer"}, "duplicates": {"type": "integer"}},
-}
+RECEIVED = Schema(
+    "WebhookReceipt",
+    {
+        "type": "object",
+        "required": ["received", "duplicates"],
+        "properties": {"received": {"type": "integer"}, "duplicates": {"type": "integer"}},
+    },
+)
 PLATFORM = {**path_param("platform"), "schema": {"type": "string", "maxLength": 32}}
 SECRET = {**path_param("secret"), "schema": {"type": "string", "maxLength": 100}}
 TEXT = {"description": "The platform's challenge", "content": {"text/plain": {"schema": {}}}}

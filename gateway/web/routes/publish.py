@@ -22,125 +22,150 @@ from ..spec import (
     CURSOR_PARAM,
     LIMIT_PARAM,
     ApiSpec,
+    Schema,
     json_body,
     json_response,
+    nullable,
+    page_schema,
     path_param,
     problem,
     query_params,
 )
 
 TIME = {"type": ["string", "null"]}
-PUBLISH_BODY = {
-    "type": "object",
-    "additionalProperties": False,
-    "required": ["connectionId", "accountId"],
-    "properties": {
-        "connectionId": {"type": "string", "maxLength": 60},
-        "accountId": {"type": "string", "maxLength": 60},
-        "title": {"type": "string", "maxLength": 1000},
-        "body": {"type": "string", "maxLength": 100_000},
-        "mediaUrls": {
-            "type": "array",
-            "maxItems": 50,
-            "items": {"type": "string", "maxLength": 2000, "pattern": "^https?://"},
-        },
-        "link": {"type": "string", "maxLength": 2000},
-        "scheduledAt": {"type": "string", "maxLength": 40},
-        "options": {"type": "object"},
-    },
-}
-ERROR = {
-    "type": ["object", "null"],
-    "properties": {
-        "code": {"type": "string"},
-        "message": {"type": "string"},
-        "retryable": {"type": "boolean"},
-        "platformCode": {"type": ["string", "null"]},
-        "httpStatus": {"type": ["integer", "null"]},
-    },
-}
-JOB = {
-    "type": "object",
-    "required": [
-        "jobId",
-        "postId",
-        "status",
-        "platform",
-        "connectionId",
-        "accountId",
-        "attempts",
-        "maxAttempts",
-        "nextAttemptAt",
-        "scheduledAt",
-        "createdAt",
-        "publishedAt",
-        "remotePostId",
-        "remoteUrl",
-        "error",
-    ],
-    "properties": {
-        "jobId": {"type": "string"},
-        "postId": {"type": "string"},
-        "status": {
-            "enum": [
-                "scheduled",
-                "queued",
-                "running",
-                "processing",
-                "published",
-                "failed",
-                "dead",
-                "cancelled",
-            ]
-        },
-        "platform": {"type": "string"},
-        "connectionId": {"type": "string"},
-        "accountId": {"type": "string"},
-        "attempts": {"type": "integer"},
-        "maxAttempts": {"type": "integer"},
-        "nextAttemptAt": TIME,
-        "scheduledAt": TIME,
-        "createdAt": {"type": "string"},
-        "publishedAt": TIME,
-        "remotePostId": {"type": ["string", "null"]},
-        "remoteUrl": {"type": ["string", "null"]},
-        "error": ERROR,
-        "notes": {"type": "array", "items": {"type": "string"}},
-    },
-}
-DEAD = {
-    "type": "object",
-    "required": ["jobId", "reasonCode", "error", "deadAt", "timeInQueueSeconds"],
-    "properties": {
-        "jobId": {"type": "string"},
-        "postId": {"type": "string"},
-        "platform": {"type": "string"},
-        "reasonCode": {"enum": ["max_attempts", "non_retryable", "expired", "auth"]},
-        "error": ERROR,
-        "deadAt": TIME,
-        "timeInQueueSeconds": {"type": "number"},
-    },
-}
-ACCEPTED = {
-    "type": "object",
-    "required": ["jobId", "status", "postId"],
-    "properties": {
-        "jobId": {"type": "string"},
-        "status": {"enum": ["queued", "scheduled"]},
-        "postId": {"type": "string"},
-    },
-}
-
-
-def page_schema(item: dict) -> dict:
-    return {
+PUBLISH_BODY = Schema(
+    "Post",
+    {
         "type": "object",
-        "required": ["data", "nextCursor"],
+        "description": "What to publish, and where (`options.<platform>`: platform settings).",
+        "additionalProperties": False,
+        "required": ["connectionId", "accountId"],
         "properties": {
-            "data": {"type": "array", "items": item},
-            "nextCursor": {"type": ["string", "null"]},
+            "connectionId": {"type": "string", "maxLength": 60},
+            "accountId": {"type": "string", "maxLength": 60},
+            "title": {"type": "string", "maxLength": 1000},
+            "body": {"type": "string", "maxLength": 100_000},
+            "mediaUrls": {
+                "type": "array",
+                "maxItems": 50,
+                "items": {"type": "string", "maxLength": 2000, "pattern": "^https?://"},
+            },
+            "link": {"type": "string", "maxLength": 2000},
+            "scheduledAt": {"type": "string", "maxLength": 40},
+            "options": {"type": "object"},
         },
-    }
+    },
+)
+JOB_ERROR = Schema(
+    "JobError",
+    {
+        "type": "object",
+        "properties": {
+            "code": {"type": "string"},
+            "message": {"type": "string"},
+            "retryable": {"type": "boolean"},
+            "platformCode": {"type": ["string", "null"]},
+            "httpStatus": {"type": ["integer", "null"]},
+        },
+    },
+)
+JOB_STATUS = Schema(
+    "JobStatus",
+    {
+        "enum": [
+            "scheduled",
+            "queued",
+            "running",
+            "processing",
+            "published",
+            "failed",
+            "dead",
+            "cancelled",
+        ]
+    },
+)
+JOB = Schema(
+    "Job",
+    {
+        "type": "object",
+        "required": [
+            "jobId",
+            "postId",
+            "status",
+            "platform",
+            "connectionId",
+            "accountId",
+            "attempts",
+            "maxAttempts",
+            "nextAttemptAt",
+            "scheduledAt",
+            "createdAt",
+            "publishedAt",
+            "remotePostId",
+            "remoteUrl",
+            "error",
+            "notes",
+        ],
+        "properties": {
+            "jobId": {"type": "string"},
+            "postId": {"type": "string"},
+            "status": JOB_STATUS,
+            "platform": {"type": "string"},
+            "connectionId": {"type": "string"},
+            "accountId": {"type": "string"},
+            "attempts": {"type": "integer"},
+            "maxAttempts": {"type": "integer"},
+            "nextAttemptAt": TIME,
+            "scheduledAt": TIME,
+            "createdAt": {"type": "string"},
+            "publishedAt": TIME,
+            "remotePostId": {"type": ["string", "null"]},
+            "remoteUrl": {"type": ["string", "null"]},
+            "error": nullable(JOB_ERROR),
+            "notes": {
+                "type": "array",
+                "items": {"type": "string"},
+                "description": "Why the job took the path it did, for a person to read.",
+            },
+        },
+    },
+)
+DEAD = Schema(
+    "DeadJob",
+    {
+        "type": "object",
+        "required": ["jobId", "reasonCode", "error", "deadAt", "timeInQueueSeconds"],
+        "properties": {
+            "jobId": {"type": "string"},
+            "postId": {"type": "string"},
+            "platform": {"type": "string"},
+            "reasonCode": {"enum": ["max_attempts", "non_retryable", "expired", "auth"]},
+            "error": nullable(JOB_ERROR),
+            "deadAt": TIME,
+            "timeInQueueSeconds": {"type": "number"},
+        },
+    },
+)
+ACCEPTED = Schema(
+    "PublishAccepted",
+    {
+        "type": "object",
+        "required": ["jobId", "status", "postId"],
+        "properties": {
+            "jobId": {"type": "string"},
+            "status": {"enum": ["queued", "scheduled"]},
+            "postId": {"type": "string"},
+        },
+    },
+)
+POST_DELETED = Schema(
+    "PostDeleted",
+    {
+        "type": "object",
+        "required": ["postId", "deleted"],
+        "properties": {"postId": {"type": "string"}, "deleted": {"type": "boolean"}},
+    },
+)
 
 
 IDEMPOTENCY = {
@@ -152,7 +177,7 @@ IDEMPOTENCY = {
 JOB_FILTERS = (
     LIMIT_PARAM,
     CURSOR_PARAM,
-    {"name": "status", "in": "query", "required": False, "schema": JOB["properties"]["status"]},
+    {"name": "status", "in": "query", "required": False, "schema": JOB_STATUS},
     {
         "name": "connectionId",
         "in": "query",
@@ -284,13 +309,7 @@ def install(spec: ApiSpec) -> None:
         tags=tags,
         parameters=(path_param("postId"),),
         responses={
-            200: json_response(
-                {
-                    "type": "object",
-                    "required": ["postId", "deleted"],
-                    "properties": {"postId": {"type": "string"}, "deleted": {"type": "boolean"}},
-                }
-            ),
+            200: json_response(POST_DELETED),
             404: problem("No such post"),
             409: problem("Not published"),
         },

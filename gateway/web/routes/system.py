@@ -11,43 +11,54 @@ from ...db import migrate
 from ...db.outage import outage_of
 from ..keys import GATEWAY, SPEC
 from ..pagination import page_of
-from ..spec import CURSOR_PARAM, LIMIT_PARAM, ApiSpec, json_response, query_params
+from ..spec import (
+    CURSOR_PARAM,
+    LIMIT_PARAM,
+    ApiSpec,
+    Schema,
+    json_response,
+    page_schema,
+    query_params,
+)
 
-STATUS_SCHEMA = {
-    "type": "object",
-    "required": ["status"],
-    "properties": {"status": {"type": "string"}},
-}
-READY_SCHEMA = {
-    "type": "object",
-    "required": ["status", "checks"],
-    "properties": {
-        "status": {"enum": ["ready", "unavailable"]},
-        "checks": {"type": "object", "additionalProperties": {"type": "string"}},
+STATUS_SCHEMA = Schema(
+    "Liveness",
+    {
+        "type": "object",
+        "required": ["status"],
+        "properties": {"status": {"type": "string"}},
     },
-}
-PLATFORM_SCHEMA = {
-    "type": "object",
-    "required": ["name", "displayName", "auth", "capabilities", "limits", "version"],
-    "properties": {
-        "name": {"type": "string"},
-        "displayName": {"type": "string"},
-        "auth": {"enum": ["oauth2", "apiKey"]},
-        "authMethods": {"type": "array", "items": {"enum": ["oauth2", "apiKey"]}},
-        "capabilities": {"type": "object"},
-        "limits": {"type": "object"},
-        "options": {"type": "object"},
-        "version": {"type": "string"},
+)
+READY_SCHEMA = Schema(
+    "Readiness",
+    {
+        "type": "object",
+        "required": ["status", "checks"],
+        "properties": {
+            "status": {"enum": ["ready", "unavailable"]},
+            "checks": {"type": "object", "additionalProperties": {"type": "string"}},
+        },
     },
-}
-PLATFORMS_PAGE = {
-    "type": "object",
-    "required": ["data", "nextCursor"],
-    "properties": {
-        "data": {"type": "array", "items": PLATFORM_SCHEMA},
-        "nextCursor": {"type": ["string", "null"]},
+)
+PLATFORM_SCHEMA = Schema(
+    "Platform",
+    {
+        "type": "object",
+        "required": ["name", "displayName", "auth", "capabilities", "limits", "version"],
+        "properties": {
+            "name": {"type": "string"},
+            "displayName": {"type": "string"},
+            "auth": {"enum": ["oauth2", "apiKey"]},
+            "authMethods": {"type": "array", "items": {"enum": ["oauth2", "apiKey"]}},
+            "capabilities": {"type": "object"},
+            "limits": {"type": "object"},
+            "options": {"type": "object"},
+            "version": {"type": "string"},
+        },
     },
-}
+)
+PLATFORMS_PAGE = page_schema(PLATFORM_SCHEMA)
+OPENAPI_DOCUMENT = Schema("OpenApiDocument", {"type": "object"})
 PLATFORMS_PARAMS = (LIMIT_PARAM, CURSOR_PARAM)
 
 
@@ -88,10 +99,10 @@ def install(spec: ApiSpec) -> None:
     spec.route(
         "GET",
         "/openapi.json",
-        summary="This document",
+        summary="The OpenAPI 3.1 document of these routes",
         auth=False,
         tags=("service",),
-        responses={200: json_response({"type": "object"})},
+        responses={200: json_response(OPENAPI_DOCUMENT)},
     )(openapi)
     spec.route(
         "GET",

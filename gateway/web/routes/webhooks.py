@@ -17,8 +17,10 @@ from ...ids import new_id
 from ...timefmt import rfc3339
 from ...webhooks.outbox import EVENTS
 from ..keys import GATEWAY, principal_of
-from ..spec import ApiSpec, json_body, json_response, path_param, problem
+from ..spec import ApiSpec, Schema, json_body, json_response, list_schema, path_param, problem
 
+# A port is 0 to 65535 (the handler refuses others, so the schema must not promise them).
+_PORT = "(6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[0-9]{1,4})"
 CREATE = {
     "type": "object",
     "additionalProperties": False,
@@ -27,7 +29,7 @@ CREATE = {
         "url": {
             "type": "string",
             "maxLength": 2000,
-            "pattern": "^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[!-~]*)?$",
+            "pattern": f"^https?://[A-Za-z0-9.-]+(:{_PORT})?(/[!-~]*)?$",
         },
         "events": {
             "type": "array",
@@ -37,17 +39,20 @@ CREATE = {
         },
     },
 }
-ENDPOINT = {
-    "type": "object",
-    "required": ["id", "url", "events", "createdAt"],
-    "properties": {
-        "id": {"type": "string"},
-        "url": {"type": "string"},
-        "events": {"type": "array", "items": {"type": "string"}},
-        "createdAt": {"type": "string"},
-        "secret": {"type": "string", "description": "returned once, on creation"},
+ENDPOINT = Schema(
+    "WebhookEndpoint",
+    {
+        "type": "object",
+        "required": ["id", "url", "events", "createdAt"],
+        "properties": {
+            "id": {"type": "string"},
+            "url": {"type": "string"},
+            "events": {"type": "array", "items": {"type": "string"}},
+            "createdAt": {"type": "string"},
+            "secret": {"type": "string", "description": "returned once, on creation"},
+        },
     },
-}
+)
 ID = path_param("endpointId")
 SECRET_PURPOSE = "webhook_signing_secret"
 
@@ -78,7 +83,7 @@ def endpoint_json(row: WebhookEndpointRow) -> dict:
 def create_schema(events: frozenset[str]) -> dict:
     schema = json.loads(json.dumps(CREATE))
     schema["properties"]["events"]["items"] = {"enum": sorted(events)}
-    return schema
+    return Schema("WebhookEndpointCreate", schema)
 
 
 def install(spec: ApiSpec, gateway) -> None:
@@ -98,15 +103,7 @@ def install(spec: ApiSpec, gateway) -> None:
         "/api/webhook-endpoints",
         summary="The tenant's subscriptions",
         tags=tags,
-        responses={
-            200: json_response(
-                {
-                    "type": "object",
-                    "required": ["data"],
-                    "properties": {"data": {"type": "array", "items": ENDPOINT}},
-                }
-            )
-        },
+        responses={200: json_response(list_schema(ENDPOINT))},
     )(list_endpoints)
     spec.route(
         "DELETE",

@@ -117,6 +117,83 @@ def test_refusals_found_by_longer_fuzzing_runs_are_documented(live_gateway):
         assert "401" in paths[path]["get"]["responses"]
 
 
+def served_document(base: str) -> dict:
+    import json
+    import urllib.request
+
+    with urllib.request.urlopen(f"{base}/openapi.json") as response:
+        return json.load(response)
+
+
+def test_shared_shapes_are_named_components(live_gateway):
+    base, _ = live_gateway
+    document = served_document(base)
+    schemas = document["components"]["schemas"]
+    for name in (
+        *("Job", "JobList", "DeadJob", "DeadJobList", "Post", "PublishAccepted", "Problem"),
+        *("Connection", "ConnectionList", "Account", "AccountList", "Analytics"),
+        *("WebhookEndpoint", "WebhookEndpointList", "Platform", "PlatformList"),
+    ):
+        assert name in schemas, name
+
+    def ok_schema(path: str, method: str, status: str = "200") -> dict:
+        response = document["paths"][path][method]["responses"][status]
+        return response["content"]["application/json"]["schema"]
+
+    job = {"$ref": "#/components/schemas/Job"}
+    assert ok_schema("/api/jobs/{jobId}", "get") == job
+    assert ok_schema("/api/jobs/{jobId}", "delete") == job
+    assert ok_schema("/api/dlq/{jobId}/replay", "post") == job
+    assert ok_schema("/api/jobs", "get") == {"$ref": "#/components/schemas/JobList"}
+    assert schemas["JobList"]["properties"]["data"]["items"] == job
+    assert "notes" in schemas["Job"]["required"]
+    problem = document["paths"]["/api/jobs/{jobId}"]["get"]["responses"]["404"]
+    assert problem["content"]["application/problem+json"]["schema"] == {
+        "$ref": "#/components/schemas/Problem"
+    }
+
+
+def test_no_core_route_answers_an_anonymous_object(live_gateway):
+    base, _ = live_gateway
+    document = served_document(base)
+    anonymous = []
+    for path, methods in document["paths"].items():
+        for method, operation in methods.items():
+            if any(tag.startswith("plugin:") for tag in operation["tags"]):
+                continue  # a plugin's own schemas are its to name
+            bodies = [operation.get("requestBody", {})]
+            bodies += operation["responses"].values()
+            for body in bodies:
+                for content in body.get("content", {}).values():
+                    if content["schema"].get("type") == "object":
+                        anonymous.append(f"{method.upper()} {path}")
+    assert anonymous == []
+
+
+def test_two_shapes_under_one_name_are_refused():
+    from gateway.web.spec import ApiSpec, Schema, json_response
+
+    async def first(request):
+        raise NotImplementedError
+
+    async def second(request):
+        raise NotImplementedError
+
+    spec = ApiSpec("t", "1")
+    spec.route("GET", "/a", summary="a", responses={200: json_response(Schema("Thing", {}))})(first)
+    same = Schema("Thing", {})
+    spec.route("GET", "/b", summary="b", responses={200: json_response(same)})(second)
+    assert set(spec.document()["components"]["schemas"]) == {"Problem", "FieldProblem", "Thing"}
+    spec.route(
+        "GET",
+        "/c",
+        summary="c",
+        responses={200: json_response(Schema("Thing", {"type": "string"}))},
+    )(second)
+    with pytest.raises(ValueError, match="Thing"):
+        spec.document()
+
+
 def test_server_matches_its_openapi_document(live_gateway):
     base, key = live_gateway
     auth = ("--header", f"Authorization: Bearer {key}")
