@@ -15,7 +15,14 @@ from typing import TYPE_CHECKING, Any
 
 from ..db.base import utcnow
 from ..db.jobs import JobRepository
-from ..errors import ApiError, Conflict, FieldProblem, ResourceNotFound, Unprocessable
+from ..errors import (
+    ApiError,
+    Conflict,
+    FieldProblem,
+    InvalidInput,
+    ResourceNotFound,
+    Unprocessable,
+)
 from ..ids import new_sortable_id
 from ..timefmt import rfc3339
 from ..types import AccountRef
@@ -150,17 +157,17 @@ def _schedule(gateway: Gateway, raw: str | None, now: datetime) -> datetime | No
     try:
         when = datetime.fromisoformat(raw.replace("Z", "+00:00"))
     except ValueError:
-        raise Unprocessable(
+        raise InvalidInput(
             "scheduledAt is not an RFC 3339 time",
             errors=[FieldProblem("scheduledAt", "format", _format_hint(now))],
         ) from None
     if when.tzinfo is None:
-        raise Unprocessable(
+        raise InvalidInput(
             "scheduledAt needs a time zone",
             errors=[FieldProblem("scheduledAt", "format", _format_hint(now))],
         )
     if when < now - PAST_TOLERANCE:
-        raise Unprocessable(
+        raise InvalidInput(
             "scheduledAt is in the past",
             errors=[
                 FieldProblem(
@@ -170,7 +177,7 @@ def _schedule(gateway: Gateway, raw: str | None, now: datetime) -> datetime | No
         )
     horizon = timedelta(days=gateway.settings.jobs.schedule_horizon_days)
     if when > now + horizon:
-        raise Unprocessable(
+        raise InvalidInput(
             "scheduledAt is too far ahead",
             errors=[
                 FieldProblem(
