@@ -180,9 +180,19 @@ class UnsupportedMediaType(ApiError):
     title = "Unsupported media type"
 
 
-class Unprocessable(ApiError):
-    code = "unprocessable"
+class InvalidInput(ApiError):
+    """Well-formed, but a value cannot be used (a past ``scheduledAt``, a ``returnUrl`` not
+    allowed): the gateway's own rule, not the platform's."""
+
+    code = "invalid_input"
     status = 422
+    title = "Request is invalid"
+
+
+class Unprocessable(InvalidInput):
+    """The platform would refuse it: a connector's check, or the platform's answer to a key."""
+
+    code = "unprocessable"
     title = "Request is invalid for the target platform"
 
 

@@ -23,6 +23,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from .errors import ConfigError
+from .exposition import Exposition, Family, family
 from .redaction import redact_value
 from .settings import LoggingSettings, TelemetrySettings
 
@@ -176,6 +177,37 @@ class Instruments:
     dlq_size: metrics.Gauge
 
 
+class _Meter:
+    """The gateway's meter, noting the family of each instrument it makes (for ``/metrics``)."""
+
+    def __init__(self, meter: metrics.Meter) -> None:
+        self._meter = meter
+        self.families: list[Family] = []
+
+    def counter(self, name: str, description: str) -> metrics.Counter:
+        self.families.append(family(name, "counter", description))
+        return self._meter.create_counter(name, description=description)
+
+    def gauge(self, name: str, description: str) -> metrics.Gauge:
+        self.families.append(family(name, "gauge", description))
+        return self._meter.create_gauge(name, description=description)
+
+    def histogram(self, name: str, description: str, unit: str = "ms") -> metrics.Histogram:
+        self.families.append(family(name, "histogram", description, unit))
+        return self._meter.create_histogram(name, unit=unit, description=description)
+
+    def observable(
+        self, kind: str, name: str, callback: Any, description: str, unit: str = ""
+    ) -> None:
+        self.families.append(family(name, kind, description, unit))
+        create = (
+            self._meter.create_observable_counter
+            if kind == "counter"
+            else self._meter.create_observable_gauge
+        )
+        create(name, callbacks=[callback], unit=unit, description=description)
+
+
 class Telemetry:
     """Process-wide OpenTelemetry providers: a meter with a Prometheus reader and a tracer.
 
@@ -206,46 +238,35 @@ class Telemetry:
                 ) from None
         self.meter_provider = MeterProvider(resource=resource, metric_readers=readers)
         self.tracer_provider = tracer_provider
-        meter = self.meter_provider.get_meter("gateway")
+        meter = _Meter(self.meter_provider.get_meter("gateway"))
         api_requests = ApiRequests()
-        meter.create_observable_counter(
-            "api.requests",
-            callbacks=[api_requests.observe_requests],
-            description="API requests served",
+        meter.observable(
+            "counter", "api.requests", api_requests.observe_requests, "API requests served"
         )
-        meter.create_observable_gauge(
+        meter.observable(
+            "gauge",
             "api.error_rate",
-            callbacks=[api_requests.observe_error_rate],
+            api_requests.observe_error_rate,
+            "Share of API requests answered 5xx over five minutes",
             unit="1",
-            description="Share of API requests answered 5xx over five minutes",
         )
         self.instruments = Instruments(
-            publish_success=meter.create_counter(
-                "connector.publish_success", description="Posts published"
+            publish_success=meter.counter("connector.publish_success", "Posts published"),
+            publish_error=meter.counter("connector.publish_error", "Publish attempts that failed"),
+            health_check=meter.histogram("connector.health_check", "Health check latency"),
+            token_refresh_scheduled=meter.counter(
+                "connector.token_refresh_scheduled", "Token refreshes scheduled"
             ),
-            publish_error=meter.create_counter(
-                "connector.publish_error", description="Publish attempts that failed"
+            accounts_fetched=meter.gauge(
+                "connector.accounts_fetched", "Accounts found behind a connection"
             ),
-            health_check=meter.create_histogram(
-                "connector.health_check", unit="ms", description="Health check latency"
-            ),
-            token_refresh_scheduled=meter.create_counter(
-                "connector.token_refresh_scheduled", description="Token refreshes scheduled"
-            ),
-            accounts_fetched=meter.create_gauge(
-                "connector.accounts_fetched", description="Accounts found behind a connection"
-            ),
-            publish_latency=meter.create_histogram(
-                "api.publish.latency", unit="ms", description="Publish call latency"
-            ),
-            operation_latency=meter.create_histogram(
-                "operation.latency", unit="ms", description="Latency of any operation"
-            ),
+            publish_latency=meter.histogram("api.publish.latency", "Publish call latency"),
+            operation_latency=meter.histogram("operation.latency", "Latency of any operation"),
             api_requests=api_requests,
-            dlq_size=meter.create_gauge(
-                "connector.dlq_size", description="Dead jobs at the last DLQ audit"
-            ),
+            dlq_size=meter.gauge("connector.dlq_size", "Dead jobs at the last DLQ audit"),
         )
+        # /metrics shows every one of them from the start, at zero until its first value.
+        self.exposition = Exposition(self.registry, meter.families)
 
     @classmethod
     def setup(cls, settings: TelemetrySettings) -> Telemetry:
@@ -258,7 +279,7 @@ class Telemetry:
             return cls._instance
 
     def prometheus_text(self) -> bytes:
-        return generate_latest(self.registry)
+        return generate_latest(self.exposition)  # type: ignore[arg-type]  (any collect() will do)
 
 
 def _otlp_metric_reader(endpoint: str) -> Any:

@@ -20,20 +20,22 @@ from ..errors import (
     Conflict,
     FieldProblem,
     GatewayError,
+    InvalidInput,
     NeedsReauth,
     PermissionDenied,
     PlatformError,
     ResourceNotFound,
-    Unprocessable,
     UnsupportedCapability,
 )
 from ..host import Gateway
 from ..outbound import route_url
+from ..settings import Settings
 from ..types import OAuth2Spec
 from .service import Saved, save_connection
 
 log = structlog.get_logger("gateway.oauth")
 VERIFIER_PURPOSE = "pkce_verifier"
+_LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "0.0.0.0"})  # noqa: S104 (compared, not bound)
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,12 +77,25 @@ def check_return_url(gateway: Gateway, return_url: str | None) -> None:
             "returnUrl must be an absolute http(s) URL",
             errors=[FieldProblem("returnUrl", "invalid", "use an absolute http(s) URL")],
         )
-    allowed = gateway.settings.oauth.allowed_return_urls
-    if not any(_under(return_url, prefix) for prefix in allowed):
-        raise Unprocessable(
-            "returnUrl is not in oauth.allowed_return_urls",
+    if not any(_under(return_url, prefix) for prefix in allowed_return_urls(gateway.settings)):
+        raise InvalidInput(
+            "returnUrl is neither under the gateway's own URL nor in oauth.allowed_return_urls",
             errors=[FieldProblem("returnUrl", "not_allowed", "ask the operator to allow it")],
         )
+
+
+def allowed_return_urls(settings: Settings) -> tuple[str, ...]:
+    """The configured prefixes, and always the gateway's own base URL.
+
+    The gateway's own pages are no open redirect, and listing them in the config tied the list
+    to one port: after ``GATEWAY_SERVER_PORT=8090`` the natural returnUrl was refused.
+    """
+    own = [f"{settings.base_url}/"]
+    if not settings.server.public_url and settings.server.host in _LOCAL_HOSTS:
+        # A browser on this machine reaches a loopback or all-interfaces listener by either name.
+        port = settings.server.port
+        own += [f"http://127.0.0.1:{port}/", f"http://localhost:{port}/"]
+    return (*settings.oauth.allowed_return_urls, *own)
 
 
 def _under(url: str, prefix: str) -> bool:

@@ -16,6 +16,9 @@ if TYPE_CHECKING:
     from ..host import Gateway
 
 log = structlog.get_logger("gateway.dlq")
+# The (platform, reason) series of connector.dlq_size this process has set: the gauge is
+# process-wide (one meter per process), and so is this.
+_reported: set[tuple[str, str]] = set()
 
 
 async def audit_dead_letters(gateway: Gateway) -> dict[str, Any]:
@@ -44,11 +47,14 @@ async def audit_dead_letters(gateway: Gateway) -> dict[str, Any]:
     total = sum(sum(reasons.values()) for reasons in totals.values())
     summary = {"total": total, "byPlatform": {p: dict(r) for p, r in totals.items()}}
     log.info("dlq.audit", **summary)
-    for platform, reasons in totals.items():
-        for reason, count in reasons.items():
-            gateway.telemetry.instruments.dlq_size.set(
-                count, {"platform": platform, "reason": reason}
-            )
+    sizes = {
+        (p, reason): count for p, reasons in totals.items() for reason, count in reasons.items()
+    }
+    # A gauge keeps its last value: one emptied since an earlier audit must say 0, not that.
+    sizes.update((gone, 0) for gone in _reported - sizes.keys())
+    for (platform, reason), count in sizes.items():
+        gateway.telemetry.instruments.dlq_size.set(count, {"platform": platform, "reason": reason})
+    _reported.update(sizes)
     for tenant_id, platforms in per_tenant.items():
         data = {
             "total": sum(sum(r.values()) for r in platforms.values()),

@@ -15,8 +15,16 @@ from typing import TYPE_CHECKING, Any
 
 from ..db.base import utcnow
 from ..db.jobs import JobRepository
-from ..errors import ApiError, Conflict, FieldProblem, ResourceNotFound, Unprocessable
+from ..errors import (
+    ApiError,
+    Conflict,
+    FieldProblem,
+    InvalidInput,
+    ResourceNotFound,
+    Unprocessable,
+)
 from ..ids import new_sortable_id
+from ..timefmt import rfc3339
 from ..types import AccountRef
 from .batch import IDEMPOTENCY_WINDOW, PendingJob, Refused, Stored, pending_job
 from .ownership import Target, ownership_of
@@ -136,23 +144,30 @@ async def _previous(gateway: Gateway, tenant_id: str, key: str, digest: str) -> 
     return Stored(previous.id, previous.post_id, previous.status, replayed=True)
 
 
+def _format_hint(now: datetime) -> str:
+    # The example is built from the clock: a fixed date in a hint turns into a past time,
+    # which the client would copy and see refused.
+    example = rfc3339((now + timedelta(hours=1)).replace(microsecond=0))
+    return f"use RFC 3339 with a time zone (Z or an offset), e.g. {example}"
+
+
 def _schedule(gateway: Gateway, raw: str | None, now: datetime) -> datetime | None:
     if raw is None:
         return None
     try:
         when = datetime.fromisoformat(raw.replace("Z", "+00:00"))
     except ValueError:
-        raise Unprocessable(
+        raise InvalidInput(
             "scheduledAt is not an RFC 3339 time",
-            errors=[FieldProblem("scheduledAt", "format", "use e.g. 2026-12-01T09:00:00Z")],
+            errors=[FieldProblem("scheduledAt", "format", _format_hint(now))],
         ) from None
     if when.tzinfo is None:
-        raise Unprocessable(
+        raise InvalidInput(
             "scheduledAt needs a time zone",
-            errors=[FieldProblem("scheduledAt", "format", "add Z or an offset")],
+            errors=[FieldProblem("scheduledAt", "format", _format_hint(now))],
         )
     if when < now - PAST_TOLERANCE:
-        raise Unprocessable(
+        raise InvalidInput(
             "scheduledAt is in the past",
             errors=[
                 FieldProblem(
@@ -162,7 +177,7 @@ def _schedule(gateway: Gateway, raw: str | None, now: datetime) -> datetime | No
         )
     horizon = timedelta(days=gateway.settings.jobs.schedule_horizon_days)
     if when > now + horizon:
-        raise Unprocessable(
+        raise InvalidInput(
             "scheduledAt is too far ahead",
             errors=[
                 FieldProblem(

@@ -219,7 +219,10 @@ def install(spec: ApiSpec) -> None:
         responses={
             200: json_response(STARTED),
             404: problem("No such platform"),
-            422: problem("Not an OAuth platform, or returnUrl not allowed"),
+            422: problem(
+                "Not an OAuth platform (`unsupported_capability`), or returnUrl not allowed "
+                "(`invalid_input`)"
+            ),
         },
     )(oauth_start)
     spec.route(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import cache
 from html import escape
 from importlib.resources import files
 from string import Template
@@ -49,6 +50,8 @@ def install(app: web.Application) -> None:
     app.router.add_post("/dashboard/login", login)
     app.router.add_post("/dashboard/logout", logout)
     app.router.add_get("/dashboard/static/{name}", static)
+    # Browsers ask every site for it: without one, each dashboard visit logged a 404.
+    app.router.add_get("/favicon.ico", favicon)
 
 
 def _page(html: str, status: int = 200) -> web.Response:
@@ -126,6 +129,19 @@ async def static(request: web.Request) -> web.Response:
         text=body,
         content_type=STATIC[name],
         headers={"Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff"},
+    )
+
+
+@cache
+def _favicon() -> bytes:
+    return (_WEB / "static" / "favicon.ico").read_bytes()
+
+
+async def favicon(request: web.Request) -> web.Response:
+    return web.Response(
+        body=_favicon(),
+        content_type="image/x-icon",
+        headers={"Cache-Control": "public, max-age=86400", "X-Content-Type-Options": "nosniff"},
     )
 
 

@@ -247,7 +247,10 @@ def install(spec: ApiSpec) -> None:
             409: problem(
                 "Idempotency-Key reused with another body, or connection needs reconnecting"
             ),
-            422: problem("The platform would refuse it"),
+            422: problem(
+                "The platform would refuse it (`unprocessable`, its field problems), or "
+                "scheduledAt is malformed, past or too far ahead (`invalid_input`)"
+            ),
         },
     )(publish)
     spec.route(

@@ -175,3 +175,40 @@ def test_state_lifetime_is_ten_minutes_by_default():
     from gateway.settings import OAuthSettings
 
     assert timedelta(seconds=OAuthSettings().state_ttl_seconds) == timedelta(minutes=10)
+
+
+async def test_the_gateways_own_url_is_allowed_on_whatever_port_it_runs(live):
+    port = live.gateway.settings.server.port
+    assert port != 8080  # the point: the default config's port is not the one in use
+    for own in (f"{live.base}/connected", f"http://localhost:{port}/", live.base + "/"):
+        status, started = await live.api(
+            "POST", f"/api/oauth/{PLATFORM}/start", json={"returnUrl": own}
+        )
+        assert status == 200, (own, started)
+    # Another port of the same host is another origin: still refused, and not in the
+    # platform's name (the platform was never asked).
+    status, problem = await live.api(
+        "POST", f"/api/oauth/{PLATFORM}/start", json={"returnUrl": f"http://127.0.0.1:{port + 1}/"}
+    )
+    assert status == 422
+    assert problem["type"] == "urn:gateway:problem:invalid_input"
+    assert problem["title"] == "Request is invalid"
+    assert problem["errors"][0]["field"] == "returnUrl"
+
+
+def test_the_allow_list_follows_the_configured_port_and_public_url(tmp_path):
+    from gateway.connections.oauth_flow import allowed_return_urls
+    from gateway.settings import load_settings
+
+    from ...conftest import ROOT
+
+    moved = load_settings(ROOT / "config" / "gateway.toml", environ={"GATEWAY_SERVER_PORT": "8090"})
+    allowed = allowed_return_urls(moved)
+    assert {"http://127.0.0.1:8090/", "http://localhost:8090/"} <= set(allowed)
+    assert not any(":8080" in prefix for prefix in allowed)
+    assert "http://localhost:3000/" in allowed  # the configured entries stay
+    public = load_settings(
+        ROOT / "config" / "gateway.toml",
+        environ={"GATEWAY_SERVER_PUBLIC_URL": "https://gw.example.com/base/"},
+    )
+    assert allowed_return_urls(public) == ("http://localhost:3000/", "https://gw.example.com/base/")

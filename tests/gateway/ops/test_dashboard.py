@@ -40,6 +40,16 @@ async def test_without_a_session_the_page_asks_for_a_key(site):
     assert "script-src 'self'" in response.headers["Content-Security-Policy"]
 
 
+async def test_the_favicon_is_served_without_signing_in(site):
+    client, _, _ = site
+    response = await client.get("/favicon.ico")
+    assert response.status == 200
+    assert response.content_type == "image/x-icon"
+    icon = await response.read()
+    # An ICO directory (reserved 0, type 1, one image) holding a PNG.
+    assert icon[:6] == b"\x00\x00\x01\x00\x01\x00" and b"\x89PNG" in icon
+
+
 async def test_a_bad_key_is_refused_and_sets_no_cookie(site):
     client, _, _ = site
     response = await sign_in(client, "key_nope.secret")

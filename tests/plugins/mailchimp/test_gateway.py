@@ -193,6 +193,33 @@ async def test_platform_refusals_reach_the_job(live: Running, status, title, job
     assert connection["status"] == ("needs_reconnect" if status == 401 else "active")
 
 
+async def test_the_readme_tour_fails_a_post_into_the_dlq_and_replays_it(live: Running):
+    """The README's "To see a job fail" steps, as a client and the sandbox's control API do."""
+    connection_id, accounts = await connect_key(live)
+    async with live.http.post(
+        f"{live.base}/sandbox/mailchimp/_control/faults", json={"method": "POST", "status": 400}
+    ) as armed:
+        assert armed.status == 201
+    status, accepted = await publish(live, connection_id, accounts[LIST], title="Hi", body="Hello")
+    assert status == 202 and accepted["status"] == "queued"
+    dead = await settled(live, accepted["jobId"])
+    assert (dead["status"], dead["attempts"], dead["error"]["code"]) == (
+        "dead",
+        1,
+        "invalid_request",
+    )
+    _, dlq = await live.api("GET", "/api/dlq")
+    assert [(d["jobId"], d["reasonCode"]) for d in dlq["data"]] == [
+        (accepted["jobId"], "non_retryable")
+    ]
+    status, replayed = await live.api("POST", f"/api/dlq/{accepted['jobId']}/replay")
+    assert status == 200 and replayed["status"] == "queued"
+    published = await settled(live, accepted["jobId"])
+    assert (published["status"], published["attempts"]) == ("published", 2)
+    assert published["remotePostId"]
+    assert (await live.api("GET", "/api/dlq"))[1]["data"] == []
+
+
 async def test_members_upsert_tags_remove_and_batch(live: Running):
     _, accounts = await connect_key(live)
     base = f"/api/plugins/mailchimp/audiences/{accounts[LIST]['id']}/members"
