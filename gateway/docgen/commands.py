@@ -41,9 +41,11 @@ def _walk(
     command: click.Command, name: str, parent: click.Context | None
 ) -> Iterator[click.Context]:
     """The command and everything under it, in the order `--help` lists them."""
-    ctx = click.Context(
-        command, info_name=name, parent=parent, terminal_width=WIDTH, max_content_width=WIDTH
-    )
+    # The command's own context settings, as `gateway … --help` applies them: click keeps the
+    # help option it makes first, so a context without them (no `-h`) would print the options
+    # one way or the other depending on which ran first in the process.
+    settings = {**command.context_settings, "terminal_width": WIDTH, "max_content_width": WIDTH}
+    ctx = click.Context(command, info_name=name, parent=parent, **settings)
     yield ctx
     if isinstance(command, click.Group):
         for sub_name in command.list_commands(ctx):
