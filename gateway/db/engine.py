@@ -16,6 +16,8 @@ from sqlalchemy.ext.asyncio import (
 from .. import clock
 from ..settings import DatabaseSettings
 from .checkpoint import BACKSTOP_PAGES
+from .failures import DatabaseFailure, reason_of
+from .location import describe
 
 NOW_FUNCTION = "gateway_now_ms"  # what the health views call for the time (migration 0012)
 
@@ -42,7 +44,12 @@ def create_engine(settings: DatabaseSettings) -> AsyncEngine:
     url = make_url(settings.url)
     if is_sqlite(settings.url):
         if url.database and url.database != ":memory:":
-            Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+            try:
+                Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+            except OSError as err:
+                # Said as the database's failure: "File exists" alone names neither.
+                reason = f"cannot create its directory: {reason_of(err)}"
+                raise DatabaseFailure(describe(settings.url), reason) from err
         engine = create_async_engine(
             url,
             echo=settings.echo,
