@@ -109,8 +109,7 @@ def cli() -> None:
 @one_line_errors
 def serve(config_path: str | None, host: str | None, port: int | None) -> None:
     """Run the gateway: the HTTP API and its background services."""
-    from aiohttp import web
-
+    from .web import listen
     from .web.app import create_app, freeze_startup_objects
 
     settings = _settings(config_path, host=host, port=port)
@@ -118,27 +117,26 @@ def serve(config_path: str | None, host: str | None, port: int | None) -> None:
     gateway = _build_gateway(settings)
     app = create_app(gateway)
     app.on_startup.append(freeze_startup_objects)  # after the gateway's own start
-    click.echo(
-        f"gateway: serving on {settings.base_url} ({settings.core.mode} mode, "
-        f"database {settings.database.url.split('://')[0]}, {loop_name(loop)})",
-        err=True,
-    )
-    try:
-        web.run_app(
-            app,
-            loop=loop,
-            host=settings.server.host,
-            port=settings.server.port,
-            shutdown_timeout=settings.server.shutdown_timeout_seconds,
-            access_log=None,
-            print=None,
+    # The port first: when it is taken, nothing else happens (no migration, no worker).
+    sockets = listen.bind(settings.server.host, settings.server.port)
+
+    def ready() -> None:
+        # Only now: the listener is bound and /readyz passes (the database answered).
+        click.echo(
+            f"gateway: serving on {settings.base_url} ({settings.core.mode} mode, "
+            f"database {settings.database.url.split('://')[0]}, {loop_name(loop)})",
+            err=True,
         )
-    except GatewayError:
-        raise
-    except OSError as err:
-        raise Failure(
-            f"cannot listen on {settings.base_url}: {err.strerror}", EXIT_FAILURE
-        ) from None
+        gateway.log_started()
+
+    listen.run_app(
+        app,
+        sockets,
+        ready=ready,
+        loop=loop,
+        shutdown_timeout=settings.server.shutdown_timeout_seconds,
+        access_log=None,
+    )
 
 
 @cli.command()
@@ -170,6 +168,7 @@ def worker(config_path: str | None, concurrency: int | None) -> None:
             f"{settings.database.url.split('://')[0]} ({loop_name(loop)})",
             err=True,
         )
+        gateway.log_started()
         try:
             await stop.wait()
         finally:
@@ -518,9 +517,10 @@ def sandbox(
     if sandbox_cls is None:
         known = ", ".join(gateway.sandboxes) or "none"
         raise Failure(f"no sandbox for platform {platform!r} (installed: {known})", EXIT_USAGE)
-    click.echo(f"sandbox {platform}: http://{host}:{port}/", err=True)
     emulator = sandbox_cls(auto_approve=auto_approve or gateway.settings.sandbox.auto_approve)
-    emulator.run_standalone(host, port)
+    emulator.run_standalone(
+        host, port, ready=lambda: click.echo(f"sandbox {platform}: http://{host}:{port}/", err=True)
+    )
 
 
 def _register_plugin_commands() -> None:
