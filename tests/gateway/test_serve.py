@@ -130,6 +130,7 @@ async def test_the_banner_and_started_line_come_once_the_server_is_ready(tmp_pat
             ):
                 assert response.status == 200, await response.text()
             after = (await process.stderr.readline()).decode()
+        assert before[0] == f"database: {tmp_path}/serve.db\n"
         assert not any("gateway.started" in line for line in before)
         assert '"event": "gateway.started"' in after
     finally:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -12,17 +13,19 @@ from gateway.db.failures import DatabaseFailure, database_errors, reason_of
 from gateway.settings import DatabaseSettings
 
 
-async def test_an_unopenable_sqlite_file_is_one_line_naming_it(tmp_path):
-    url = f"sqlite+aiosqlite:///{tmp_path}"  # a directory, not a database file
-    engine = create_engine(DatabaseSettings(url=url))
-    with pytest.raises(DatabaseFailure) as failure, database_errors(url):
-        try:
-            async with engine.connect() as connection:
-                await connection.execute(text("SELECT 1"))
-        finally:
-            await engine.dispose()
-    assert failure.value.detail == f"database {tmp_path}: unable to open database file"
-    assert "\n" not in failure.value.detail
+def test_a_directory_is_refused_before_sqlite_tries_to_open_it(tmp_path):
+    with pytest.raises(DatabaseFailure) as failure:
+        create_engine(DatabaseSettings(url=f"sqlite+aiosqlite:///{tmp_path}"))
+    assert failure.value.detail == f"database {tmp_path}: a directory, not a database file"
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root may write anywhere")
+def test_a_directory_without_write_permission_is_refused(tmp_path):
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o500)
+    with pytest.raises(DatabaseFailure) as failure:
+        create_engine(DatabaseSettings(url=f"sqlite+aiosqlite:///{locked}/gateway.db"))
+    assert failure.value.reason == f"cannot create it: permission denied on {locked}"
 
 
 async def test_a_failed_statement_keeps_the_drivers_words_only(tmp_path):
