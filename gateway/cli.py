@@ -1,9 +1,10 @@
-"""The `gateway` command: serve, migrate, plugins, tenants, keys, vault and sandboxes."""
+"""The `gateway` command: serve, status, migrate, plugins, tenants, keys, vault and sandboxes."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
 from collections.abc import Awaitable, Callable
 from datetime import datetime
@@ -223,6 +224,30 @@ def migrate(config_path: str | None) -> None:
 
     revision = _run(run)
     click.echo(f"database at revision {revision}")
+
+
+@cli.command()
+@config_option
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@one_line_errors
+def status(config_path: str | None, as_json: bool) -> None:
+    """What a gateway started here would use, and what is running.
+
+    The config file and the environment variables in force, the mode, the database (its
+    password masked), whether it is reachable, its migration level and tenants, and whether
+    a gateway answers on the configured port. Changes nothing; exits 0 whatever it finds.
+    """
+    from .ops import status as report
+
+    settings = _database_settings(config_path)
+    if config_path:
+        chosen_by = "--config"
+    elif os.environ.get("GATEWAY_CONFIG"):
+        chosen_by = "GATEWAY_CONFIG"
+    else:
+        chosen_by = "default"
+    found = _run(lambda: report.gather(settings, chosen_by=chosen_by, environ=os.environ))
+    click.echo(json.dumps(found, indent=2) if as_json else report.render(found))
 
 
 @cli.command()

@@ -17,7 +17,7 @@ from gateway.db.migrate import head_revision
 from gateway.vault import generate_key
 
 from ..conftest import TEST_KEY
-from ..support import without_gateway_settings
+from ..support import free_port, without_gateway_settings
 
 
 @pytest.fixture
@@ -154,6 +154,7 @@ def test_console_script_has_no_traceback_on_bad_config(tmp_path):
     "args",
     [
         ("migrate",),
+        ("status",),
         ("tenants", "create", "acme", "--json"),
         ("tenants", "list"),
         ("keys", "list", "--tenant", "ten_missing"),
@@ -172,6 +173,15 @@ def test_commands_that_use_the_database_name_it_first_on_stderr(run, tmp_path, a
 def test_commands_that_do_not_use_the_database_do_not_name_one(run):
     assert "database:" not in run("plugins").stderr
     assert "database:" not in run("vault", "generate-key").stderr
+
+
+def test_the_database_is_named_without_its_password(run):
+    port = free_port()
+    url = f"postgresql+asyncpg://gw:hunter2@127.0.0.1:{port}/gw"
+    result = run("status", env={"GATEWAY_DATABASE_URL": url})
+    assert result.exit_code == 0  # status reports the database it cannot reach
+    assert result.stderr.splitlines()[0] == f"database: postgresql://gw:***@127.0.0.1:{port}/gw"
+    assert "hunter2" not in result.stdout + result.stderr
 
 
 def test_migrate_on_a_postgres_database_that_does_not_exist_is_one_line(run, postgres_url):
@@ -255,3 +265,17 @@ def test_plugins_table_columns_line_up_whatever_the_name_lengths(run):
     for line in lines[1:]:
         for start in starts:
             assert line[start - 1] == " " and line[start] != " ", line
+
+
+def test_status_reports_without_failing_when_nothing_runs(run, tmp_path):
+    result = run("status", "--json", env={"GATEWAY_SERVER_PORT": str(free_port())})
+    assert result.exit_code == 0
+    report = json.loads(result.stdout)
+    assert report["database"]["location"] == f"{tmp_path}/cli.db"
+    assert report["database"]["reachable"] is False
+    assert report["server"]["answering"] is False
+    assert report["config"]["chosenBy"] == "GATEWAY_CONFIG"
+    assert report["config"]["environment"] == ["GATEWAY_SERVER_PORT"]
+    run("migrate")
+    human = run("status").stdout
+    assert f"migrations: {head_revision()} (up to date)" in human
