@@ -1,17 +1,23 @@
-# The two commands of the README. Each sets up its own virtualenv on first use.
+# The two commands of the README. Each sets up its own virtualenv on first use: `serve` with
+# what serving the default config needs, `test` adds the test tools and the PostgreSQL driver.
 VENV ?= .venv
 PYTHON ?= python3
+RUNTIME := $(VENV)/.runtime
 STAMP := $(VENV)/.installed
 
 .PHONY: serve test test-ahead lint bench clean
 
-$(STAMP): pyproject.toml
+$(RUNTIME): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip
+	$(VENV)/bin/pip install --quiet -e .
+	touch $(RUNTIME)
+
+$(STAMP): $(RUNTIME)
 	$(VENV)/bin/pip install --quiet -e '.[test,postgres]'
 	touch $(STAMP)
 
-serve: $(STAMP)
+serve: $(RUNTIME)
 	$(VENV)/bin/gateway serve
 
 # The tests mostly wait on sockets and sleeps: one pytest worker per core.

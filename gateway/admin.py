@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 
 import structlog
 
@@ -41,6 +42,41 @@ async def _add_key(session, tenant_id: str, admin: bool) -> IssuedKey:
     key_id, api_key, secret_hash = new_api_key()
     await ApiKeyRepository(session).add(key_id, tenant_id, secret_hash, "admin" if admin else "")
     return IssuedKey(tenant_id, key_id, api_key)
+
+
+@dataclass(frozen=True, slots=True)
+class TenantSummary:
+    tenant_id: str
+    name: str
+    created_at: datetime
+    active_keys: int
+
+
+@dataclass(frozen=True, slots=True)
+class KeySummary:
+    """What can be said about a key after it was issued: never its secret, nor its hash."""
+
+    key_id: str
+    admin: bool
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+async def list_tenants(gateway: Gateway) -> list[TenantSummary]:
+    async with gateway.session() as session:
+        listing = await TenantRepository(session).listing()
+    return [TenantSummary(row.id, row.name, row.created_at, keys) for row, keys in listing]
+
+
+async def list_keys(gateway: Gateway, tenant_id: str) -> list[KeySummary]:
+    async with gateway.session() as session:
+        if await TenantRepository(session).get(tenant_id) is None:
+            raise ResourceNotFound(f"no tenant {tenant_id}")
+        rows = await ApiKeyRepository(session).of_tenant(tenant_id)
+    return [
+        KeySummary(row.id, "admin" in row.scopes.split(), row.created_at, row.revoked_at)
+        for row in rows
+    ]
 
 
 async def revoke_key(gateway: Gateway, key_id: str) -> None:

@@ -1,20 +1,26 @@
-"""The `gateway` command: serve, migrate, plugins, tenants, keys, vault and sandboxes."""
+"""The `gateway` command: serve, status, migrate, plugins, tenants, keys, vault and sandboxes."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from functools import wraps
 from typing import Any, TypeVar
 
 import click
 
 from . import clock
+from .db.failures import database_errors, reason_of
+from .db.location import describe
 from .errors import ConfigError, GatewayError, StartupError
 from .eventloop import freeze_startup_objects, loop_factory, loop_name
-from .settings import Settings, load_settings
+from .ops.tables import render
+from .settings import AuthSettings, Settings, load_settings
+from .timefmt import rfc3339
 
 T = TypeVar("T")
 EXIT_FAILURE = 1
@@ -43,6 +49,21 @@ class Failure(click.ClickException):
 def _settings(config_path: str | None, **server: Any) -> Settings:
     overrides = {"server": {k: v for k, v in server.items() if v is not None}}
     return load_settings(config_path, overrides=overrides if overrides["server"] else None)
+
+
+def _database_settings(config_path: str | None, **server: Any) -> Settings:
+    """Settings for a command that uses the configured database, which it names first.
+
+    A CLI and a server that read different configs use different databases without a word
+    (a key created in one gets 401 from the other): every such command says which one.
+    """
+    settings = _settings(config_path, **server)
+    _announce_database(settings)
+    return settings
+
+
+def _announce_database(settings: Settings) -> None:
+    click.echo(f"database: {describe(settings.database.url)}", err=True)
 
 
 def _build_gateway(settings: Settings):
@@ -81,18 +102,20 @@ def one_line_errors(command: Callable[..., Any]) -> Callable[..., Any]:
         except OSError as err:
             raise Failure(f"{err.strerror or err}", EXIT_FAILURE) from None
         except Exception as err:  # a bug still gets one line; the log has the details
-            raise Failure(f"unexpected {type(err).__name__}: {err}", EXIT_FAILURE) from None
+            detail = f"unexpected {type(err).__name__}: {reason_of(err)}"
+            raise Failure(detail, EXIT_FAILURE) from None
 
     return wrapper
 
 
 async def _with_storage(settings: Settings, action: Callable[[Any], Awaitable[T]]) -> T:
     gateway = _build_gateway(settings)
-    await gateway.open_storage()
-    try:
-        return await action(gateway)
-    finally:
-        await gateway.close_storage()
+    with database_errors(settings.database.url):
+        await gateway.open_storage()
+        try:
+            return await action(gateway)
+        finally:
+            await gateway.close_storage()
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -109,36 +132,35 @@ def cli() -> None:
 @one_line_errors
 def serve(config_path: str | None, host: str | None, port: int | None) -> None:
     """Run the gateway: the HTTP API and its background services."""
-    from aiohttp import web
-
+    from .web import listen
     from .web.app import create_app, freeze_startup_objects
 
-    settings = _settings(config_path, host=host, port=port)
+    settings = _database_settings(config_path, host=host, port=port)
     loop = loop_factory(settings.server.event_loop)()
     gateway = _build_gateway(settings)
     app = create_app(gateway)
     app.on_startup.append(freeze_startup_objects)  # after the gateway's own start
-    click.echo(
-        f"gateway: serving on {settings.base_url} ({settings.core.mode} mode, "
-        f"database {settings.database.url.split('://')[0]}, {loop_name(loop)})",
-        err=True,
-    )
-    try:
-        web.run_app(
+    # The port first: when it is taken, nothing else happens (no migration, no worker).
+    sockets = listen.bind(settings.server.host, settings.server.port)
+
+    def ready() -> None:
+        # Only now: the listener is bound and /readyz passes (the database answered).
+        click.echo(
+            f"gateway: serving on {settings.base_url} ({settings.core.mode} mode, "
+            f"{loop_name(loop)})",
+            err=True,
+        )
+        gateway.log_started()
+
+    with database_errors(settings.database.url):
+        listen.run_app(
             app,
+            sockets,
+            ready=ready,
             loop=loop,
-            host=settings.server.host,
-            port=settings.server.port,
             shutdown_timeout=settings.server.shutdown_timeout_seconds,
             access_log=None,
-            print=None,
         )
-    except GatewayError:
-        raise
-    except OSError as err:
-        raise Failure(
-            f"cannot listen on {settings.base_url}: {err.strerror}", EXIT_FAILURE
-        ) from None
 
 
 @cli.command()
@@ -149,7 +171,7 @@ def worker(config_path: str | None, concurrency: int | None) -> None:
     """Run publish workers and the connection schedulers only (scale-out, no HTTP)."""
     import signal
 
-    settings = _settings(config_path)
+    settings = _database_settings(config_path)
     if concurrency is not None or settings.jobs.concurrency == 0:
         from dataclasses import replace
 
@@ -163,13 +185,15 @@ def worker(config_path: str | None, concurrency: int | None) -> None:
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, stop.set)
-        await gateway.start()
+        with database_errors(settings.database.url):
+            await gateway.start()
         freeze_startup_objects()
         click.echo(
             f"gateway worker: {settings.jobs.concurrency} workers on "
             f"{settings.database.url.split('://')[0]} ({loop_name(loop)})",
             err=True,
         )
+        gateway.log_started()
         try:
             await stop.wait()
         finally:
@@ -187,18 +211,43 @@ def migrate(config_path: str | None) -> None:
     from .db import migrate as migrations
     from .db.engine import create_engine
 
-    settings = _settings(config_path)
+    settings = _database_settings(config_path)
 
     async def run() -> str | None:
-        engine = create_engine(settings.database)
-        try:
-            await migrations.upgrade(engine)
-            return await migrations.current_revision(engine)
-        finally:
-            await engine.dispose()
+        with database_errors(settings.database.url):
+            engine = create_engine(settings.database)
+            try:
+                await migrations.upgrade(engine)
+                return await migrations.current_revision(engine)
+            finally:
+                await engine.dispose()
 
     revision = _run(run)
     click.echo(f"database at revision {revision}")
+
+
+@cli.command()
+@config_option
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@one_line_errors
+def status(config_path: str | None, as_json: bool) -> None:
+    """What a gateway started here would use, and what is running.
+
+    The config file and the environment variables in force, the mode, the database (its
+    password masked), whether it is reachable, its migration level and tenants, and whether
+    a gateway answers on the configured port. Changes nothing; exits 0 whatever it finds.
+    """
+    from .ops import status as report
+
+    settings = _database_settings(config_path)
+    if config_path:
+        chosen_by = "--config"
+    elif os.environ.get("GATEWAY_CONFIG"):
+        chosen_by = "GATEWAY_CONFIG"
+    else:
+        chosen_by = "default"
+    found = _run(lambda: report.gather(settings, chosen_by=chosen_by, environ=os.environ))
+    click.echo(json.dumps(found, indent=2) if as_json else report.render(found))
 
 
 @cli.command()
@@ -227,15 +276,18 @@ def plugins(config_path: str | None, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps({"plugins": rows, "skipped": gateway.plugins.skipped}, indent=2))
         return
-    click.echo(f"{'NAME':<36} {'VERSION':<10} {'DISTRIBUTION':<28} PLATFORMS / CAPABILITIES")
-    for row in rows:
-        platforms = (
+    table = [
+        (
+            row["name"],
+            row["version"],
+            row["distribution"],
             ", ".join(f"{p} ({_summarise(row['capabilities'][p])})" for p in row["platforms"])
-            or "-"
+            or "-",
         )
-        click.echo(f"{row['name']:<36} {row['version']:<10} {row['distribution']:<28} {platforms}")
-    for name, reason in gateway.plugins.skipped.items():
-        click.echo(f"{name:<36} skipped: {reason}")
+        for row in rows
+    ]
+    table += [(name, "-", "-", f"skipped: {why}") for name, why in gateway.plugins.skipped.items()]
+    click.echo(render(("NAME", "VERSION", "DISTRIBUTION", "PLATFORMS / CAPABILITIES"), table))
 
 
 def _summarise(capabilities: dict[str, Any]) -> str:
@@ -246,30 +298,63 @@ def _summarise(capabilities: dict[str, Any]) -> str:
 
 @cli.group()
 def tenants() -> None:
-    """Tenants (workspaces) and their first API key."""
+    """Tenants (workspaces): create one with its first API key, list them."""
 
 
 @tenants.command("create")
 @click.argument("name")
 @click.option("--admin", is_flag=True, help="Give the first key the admin scope.")
-@click.option("--json", "as_json", is_flag=True, help='Print {"tenantId", "apiKey"}.')
+@click.option("--json", "as_json", is_flag=True, help='Print {"tenantId", "keyId", "apiKey"}.')
 @config_option
 @one_line_errors
 def tenants_create(name: str, admin: bool, as_json: bool, config_path: str | None) -> None:
-    """Create a tenant and print its first API key (shown once)."""
+    """Create a tenant and print its id, its first key's id and the API key (shown once)."""
     from .admin import create_tenant
 
     if not name.strip() or len(name) > 200:
         raise click.BadParameter("must be 1 to 200 characters", param_hint="NAME")
-    issued = _run(
-        lambda: _with_storage(_settings(config_path), lambda g: create_tenant(g, name, admin=admin))
-    )
+    settings = _database_settings(config_path)
+    issued = _run(lambda: _with_storage(settings, lambda g: create_tenant(g, name, admin=admin)))
     _print_key(issued, as_json)
+
+
+@tenants.command("list")
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help='Print {"tenants": [{"tenantId", "name", "createdAt", "activeKeys"}]}.',
+)
+@config_option
+@one_line_errors
+def tenants_list(as_json: bool, config_path: str | None) -> None:
+    """List the tenants: id, when created, how many unrevoked API keys, name."""
+    from .admin import list_tenants
+
+    settings = _database_settings(config_path)
+    found = _run(lambda: _with_storage(settings, list_tenants))
+    if as_json:
+        tenants = [
+            {
+                "tenantId": t.tenant_id,
+                "name": t.name,
+                "createdAt": rfc3339(t.created_at),
+                "activeKeys": t.active_keys,
+            }
+            for t in found
+        ]
+        click.echo(json.dumps({"tenants": tenants}, indent=2))
+        return
+    if not found:
+        click.echo("no tenants (gateway tenants create NAME)")
+        return
+    rows = [(t.tenant_id, _when(t.created_at), t.active_keys, t.name) for t in found]
+    click.echo(render(("TENANT", "CREATED", "ACTIVE KEYS", "NAME"), rows))
 
 
 @cli.group()
 def keys() -> None:
-    """API keys: create more, revoke."""
+    """API keys: create more, list a tenant's, revoke."""
 
 
 @keys.command("create")
@@ -282,24 +367,76 @@ def keys_create(tenant_id: str, admin: bool, as_json: bool, config_path: str | N
     """Create another API key for a tenant (shown once)."""
     from .admin import create_key
 
-    issued = _run(
-        lambda: _with_storage(
-            _settings(config_path), lambda g: create_key(g, tenant_id, admin=admin)
-        )
-    )
+    settings = _database_settings(config_path)
+    issued = _run(lambda: _with_storage(settings, lambda g: create_key(g, tenant_id, admin=admin)))
     _print_key(issued, as_json)
 
 
-@keys.command("revoke")
+@keys.command("list")
+@click.option("--tenant", "tenant_id", required=True, help="Tenant id (ten_…).")
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help='Print {"keys": [{"keyId", "admin", "createdAt", "revokedAt"}]}.',
+)
+@config_option
+@one_line_errors
+def keys_list(tenant_id: str, as_json: bool, config_path: str | None) -> None:
+    """List a tenant's API keys, revoked ones too: id, when created and revoked, scope.
+
+    Never a key itself: it was shown once, when created, and only its hash is stored.
+    """
+    from .admin import list_keys
+
+    settings = _database_settings(config_path)
+    found = _run(lambda: _with_storage(settings, lambda g: list_keys(g, tenant_id)))
+    if as_json:
+        keys = [
+            {
+                "keyId": k.key_id,
+                "admin": k.admin,
+                "createdAt": rfc3339(k.created_at),
+                "revokedAt": rfc3339(k.revoked_at),
+            }
+            for k in found
+        ]
+        click.echo(json.dumps({"keys": keys}, indent=2))
+        return
+    rows = [
+        (k.key_id, _when(k.created_at), _when(k.revoked_at), "admin" if k.admin else None)
+        for k in found
+    ]
+    click.echo(render(("KEY ID", "CREATED", "REVOKED", "SCOPE"), rows))
+
+
+def _when(moment: datetime | None) -> str | None:
+    """A time for a table: to the second, in UTC."""
+    return rfc3339(moment.replace(microsecond=0)) if moment else None
+
+
+@keys.command(
+    "revoke",
+    help="Revoke an API key. Running gateways stop accepting it within "
+    f"auth.key_cache_seconds ({AuthSettings().key_cache_seconds:g} s by default): "
+    "the time they trust a key they verified without reading the database again.",
+    short_help="Revoke an API key (effective within auth.key_cache_seconds).",
+)
 @click.argument("key_id")
 @config_option
 @one_line_errors
 def keys_revoke(key_id: str, config_path: str | None) -> None:
-    """Revoke an API key; it stops working at once."""
     from .admin import revoke_key
 
-    _run(lambda: _with_storage(_settings(config_path), lambda g: revoke_key(g, key_id)))
+    settings = _database_settings(config_path)
+    _run(lambda: _with_storage(settings, lambda g: revoke_key(g, key_id)))
     click.echo(f"revoked {key_id}")
+    delay = settings.auth.key_cache_seconds
+    if delay > 0:  # this process's own cache is not the servers'
+        click.echo(
+            f"Running gateways stop accepting it within {delay:g} s (auth.key_cache_seconds).",
+            err=True,
+        )
 
 
 def _print_key(issued: Any, as_json: bool) -> None:
@@ -328,7 +465,8 @@ def dlq_audit(config_path: str | None) -> None:
     """Summarise dead jobs by platform and reason now (it also runs once a day)."""
     from .jobs.audit import audit_dead_letters
 
-    summary = _run(lambda: _with_storage(_settings(config_path), audit_dead_letters))
+    settings = _database_settings(config_path)
+    summary = _run(lambda: _with_storage(settings, audit_dead_letters))
     click.echo(json.dumps(summary, indent=2))
 
 
@@ -385,6 +523,8 @@ def validate(
     settings = _settings(config_path)
     _quiet_logs(settings)
     live = not (settings.sandbox_mode or force_sandbox)
+    if live:  # a sandbox run uses a throw-away database, not the configured one
+        _announce_database(settings)
     if consent_timeout is None:
         consent_timeout = 300.0 if sys.stdin.isatty() and sys.stderr.isatty() else 0.0
     progress = Progress()
@@ -399,9 +539,10 @@ def validate(
             sandboxes = await stack.enter_async_context(LocalGateway(settings, mounted=live))
             local = sandboxes
             if live:
-                local = await stack.enter_async_context(
-                    LiveGateway(settings, consent_timeout=consent_timeout, tell=tell)
-                )
+                with database_errors(settings.database.url):
+                    local = await stack.enter_async_context(
+                        LiveGateway(settings, consent_timeout=consent_timeout, tell=tell)
+                    )
             platforms = local.platforms(platform)
             if not platforms:
                 known = ", ".join(local.platforms()) or "none"
@@ -479,8 +620,9 @@ def vault_rotate(config_path: str | None) -> None:
     def rotate(gateway: Any) -> Any:
         return rotate_vault(gateway, on_batch=lambda n: progress.step(f"re-sealed {n} secrets"))
 
+    settings = _database_settings(config_path)
     try:
-        report = _run(lambda: _with_storage(_settings(config_path), rotate))
+        report = _run(lambda: _with_storage(settings, rotate))
     finally:
         progress.clear()
     click.echo(f"re-sealed {report.resealed} secrets under key {report.active_key_id!r}")
@@ -518,9 +660,10 @@ def sandbox(
     if sandbox_cls is None:
         known = ", ".join(gateway.sandboxes) or "none"
         raise Failure(f"no sandbox for platform {platform!r} (installed: {known})", EXIT_USAGE)
-    click.echo(f"sandbox {platform}: http://{host}:{port}/", err=True)
     emulator = sandbox_cls(auto_approve=auto_approve or gateway.settings.sandbox.auto_approve)
-    emulator.run_standalone(host, port)
+    emulator.run_standalone(
+        host, port, ready=lambda: click.echo(f"sandbox {platform}: http://{host}:{port}/", err=True)
+    )
 
 
 def _register_plugin_commands() -> None:

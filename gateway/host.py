@@ -219,6 +219,12 @@ class Gateway:
             self.analytics = AnalyticsCollector(self, self.settings.jobs.poll_seconds)
             self.analytics.start()
         self.started = True
+
+    def log_started(self) -> None:
+        """Log `gateway.started`: a server once it listens and is ready, a worker once started.
+
+        Not part of :meth:`start`: a server that cannot take its port must not have said it.
+        """
         log.info(
             "gateway.started", plugins=sorted(self.plugins.infos), platforms=list(self.connectors)
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from sqlalchemy import event
@@ -16,6 +17,8 @@ from sqlalchemy.ext.asyncio import (
 from .. import clock
 from ..settings import DatabaseSettings
 from .checkpoint import BACKSTOP_PAGES
+from .failures import DatabaseFailure, reason_of
+from .location import describe
 
 NOW_FUNCTION = "gateway_now_ms"  # what the health views call for the time (migration 0012)
 
@@ -42,7 +45,7 @@ def create_engine(settings: DatabaseSettings) -> AsyncEngine:
     url = make_url(settings.url)
     if is_sqlite(settings.url):
         if url.database and url.database != ":memory:":
-            Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+            _prepare_sqlite_file(Path(url.database), settings.url)
         engine = create_async_engine(
             url,
             echo=settings.echo,
@@ -53,6 +56,31 @@ def create_engine(settings: DatabaseSettings) -> AsyncEngine:
     return create_async_engine(
         url, echo=settings.echo, pool_size=settings.pool_size, pool_pre_ping=True
     )
+
+
+def _prepare_sqlite_file(path: Path, url: str) -> None:
+    """Create the file's directory, and refuse a file SQLite could not open, before it tries.
+
+    A failed open is not only a vague "unable to open database file": aiosqlite then stops its
+    connection thread with a future of the event loop, which the command has often closed by
+    the time the thread gets there, and the thread's traceback follows the one-line error.
+    """
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        # Said as the database's failure: "File exists" alone names neither.
+        reason = f"cannot create its directory: {reason_of(err)}"
+        raise DatabaseFailure(describe(url), reason) from err
+    if path.is_dir():
+        reason = "a directory, not a database file"
+    elif path.exists():
+        reason = "" if os.access(path, os.R_OK | os.W_OK) else "permission denied (read and write)"
+    elif not os.access(path.parent, os.W_OK | os.X_OK):
+        reason = f"cannot create it: permission denied on {path.parent}"
+    else:
+        reason = ""
+    if reason:
+        raise DatabaseFailure(describe(url), reason)
 
 
 def _configure_sqlite(engine: AsyncEngine, busy_timeout_ms: int, synchronous: str) -> None:

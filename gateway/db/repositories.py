@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from ..ids import new_id
@@ -24,6 +24,23 @@ class TenantRepository:
     async def get(self, tenant_id: str) -> TenantRow | None:
         return await self.session.get(TenantRow, tenant_id)
 
+    async def count(self) -> int:
+        statement = select(func.count()).select_from(TenantRow)
+        return (await self.session.execute(statement)).scalar_one()
+
+    async def listing(self, limit: int | None = None) -> list[tuple[TenantRow, int]]:
+        """Tenants, oldest first, each with its number of unrevoked API keys."""
+        active_keys = (
+            select(func.count())
+            .where(ApiKeyRow.tenant_id == TenantRow.id, ApiKeyRow.revoked_at.is_(None))
+            .correlate(TenantRow)
+            .scalar_subquery()
+        )
+        statement = (
+            select(TenantRow, active_keys).order_by(TenantRow.created_at, TenantRow.id).limit(limit)
+        )
+        return [(row, keys) for row, keys in await self.session.execute(statement)]
+
 
 class ApiKeyRepository:
     def __init__(self, session: AsyncSession) -> None:
@@ -42,6 +59,15 @@ class ApiKeyRepository:
             .values(revoked_at=utcnow())
         )
         return result.rowcount == 1
+
+    async def of_tenant(self, tenant_id: str) -> list[ApiKeyRow]:
+        """Every key of a tenant, revoked ones too, oldest first."""
+        statement = (
+            select(ApiKeyRow)
+            .where(ApiKeyRow.tenant_id == tenant_id)
+            .order_by(ApiKeyRow.created_at, ApiKeyRow.id)
+        )
+        return list(await self.session.scalars(statement))
 
 
 async def find_active_key(engine: AsyncEngine, key_id: str) -> tuple[str, str, str] | None:

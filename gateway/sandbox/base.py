@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, ClassVar
 
 import structlog
@@ -202,10 +202,28 @@ class Sandbox:
         app.router.add_route("*", "/{tail:.*}", self._unmatched)
         return app
 
-    def run_standalone(self, host: str = "127.0.0.1", port: int = 8090) -> None:
-        """Serve this sandbox on its own until interrupted (``gateway sandbox PLATFORM``)."""
-        log.info("sandbox.standalone", platform=self.platform, url=f"http://{host}:{port}")
-        web.run_app(self.build_app(), host=host, port=port, print=None)
+    def run_standalone(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 8090,
+        *,
+        ready: Callable[[], None] | None = None,
+    ) -> None:
+        """Serve this sandbox on its own until interrupted (``gateway sandbox PLATFORM``);
+        ``ready`` is called once it answers.
+
+        :raises ListenError: the port is taken (nothing was started).
+        """
+        from ..web.listen import bind, run_app
+
+        sockets = bind(host, port)
+
+        def announce() -> None:
+            log.info("sandbox.standalone", platform=self.platform, url=f"http://{host}:{port}")
+            if ready is not None:
+                ready()
+
+        run_app(self.build_app(), sockets, ready=announce)
 
     async def _unmatched(self, request: web.Request) -> web.Response:
         allowed: set[str] = set()

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import socket
+import sys
 
 import aiohttp
 import pytest
 
-from ..support import free_port, gateway_env, spawn_gateway, wait_for
+from ..support import free_port, gateway_env, run_gateway, spawn_gateway, wait_for
 
 
 @pytest.fixture
@@ -59,3 +61,78 @@ async def test_sigterm_finishes_in_flight_requests_then_exits_cleanly(served):
     with pytest.raises(aiohttp.ClientConnectionError):
         async with aiohttp.ClientSession() as session:
             await session.get(f"{base}/healthz")
+
+
+def plain_env(tmp_path, **settings: str) -> dict[str, str]:
+    """A `gateway` process's environment with the built-in plugins only."""
+    settings.setdefault("database_url", f"sqlite+aiosqlite:///{tmp_path}/serve.db")
+    return gateway_env(tmp_path / "var", tmp_path, **settings)
+
+
+@pytest.mark.parametrize("command", [("serve",), ("sandbox", "meta")], ids=" ".join)
+async def test_a_taken_port_is_one_clear_error_and_no_banner(tmp_path, command):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        code, out, err = await run_gateway(
+            *command, "--port", str(port), env=plain_env(tmp_path), cwd=tmp_path
+        )
+    assert code == 1
+    assert err.strip().splitlines()[-1] == (
+        f"error: cannot listen on 127.0.0.1:{port}: Address already in use"
+    )
+    assert "serving on" not in err and "sandbox meta:" not in err
+    assert "gateway.started" not in out + err and "Traceback" not in err
+    assert not (tmp_path / "serve.db").exists()  # nothing started, not even the database
+
+
+async def test_a_database_that_cannot_be_opened_stops_serve_in_one_line(tmp_path):
+    blocker = tmp_path / "plain-file"
+    blocker.write_text("")
+    env = plain_env(tmp_path, database_url=f"sqlite+aiosqlite:///{blocker}/x.db")
+    code, out, err = await run_gateway("serve", "--port", str(free_port()), env=env, cwd=tmp_path)
+    assert code == 1
+    assert err.strip().splitlines()[-1] == (
+        f"error: database {blocker}/x.db: cannot create its directory: File exists: {blocker}"
+    )
+    assert "serving on" not in err and "gateway.started" not in out + err
+    assert "Traceback" not in err
+
+
+async def test_the_banner_and_started_line_come_once_the_server_is_ready(tmp_path):
+    port = free_port()
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "gateway",
+        "serve",
+        "--port",
+        str(port),
+        env=plain_env(tmp_path),
+        cwd=tmp_path,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    before: list[str] = []
+    try:
+        async with asyncio.timeout(120):  # a safety net for a hung child, not a measurement
+            async for raw in process.stderr:
+                if "serving on" in raw.decode():
+                    break
+                before.append(raw.decode())
+            else:
+                pytest.fail("no banner:\n" + "".join(before))
+            # Said to be serving, so it is, and ready: no retry.
+            async with (
+                aiohttp.ClientSession() as session,
+                session.get(f"http://127.0.0.1:{port}/readyz") as response,
+            ):
+                assert response.status == 200, await response.text()
+            after = (await process.stderr.readline()).decode()
+        assert before[0] == f"database: {tmp_path}/serve.db\n"
+        assert not any("gateway.started" in line for line in before)
+        assert '"event": "gateway.started"' in after
+    finally:
+        process.terminate()
+        await process.communicate()

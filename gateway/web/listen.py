@@ -1,0 +1,75 @@
+"""Take a server's port before anything starts, and say it serves only once it answers.
+
+A port that is taken then fails first and alone: before the database is opened, the plugins
+are started or the workers claim a job, and before any banner claims the server is up.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Callable
+from typing import Any
+
+from aiohttp import web
+
+from ..errors import GatewayError
+
+BACKLOG = 128  # aiohttp's default
+
+
+class ListenError(GatewayError):
+    """The server cannot listen where it was told to (the port is taken, the host is not ours)."""
+
+    code = "listen_error"
+    title = "Cannot listen"
+
+
+def bind(host: str, port: int) -> list[socket.socket]:
+    """Listening sockets on every address of ``host``, bound as aiohttp's own sites bind them.
+
+    Connections that arrive before the server starts wait in the backlog, not refused.
+
+    :raises ListenError: naming the address and the system's reason.
+    """
+    where = f"{host}:{port}"
+    try:
+        found = socket.getaddrinfo(
+            host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )
+    except socket.gaierror as err:
+        raise ListenError(f"cannot listen on {where}: {err.strerror}") from None
+    sockets: list[socket.socket] = []
+    try:
+        for family, kind, proto, _, address in dict.fromkeys(found):
+            sock = socket.socket(family, kind, proto)
+            sockets.append(sock)
+            # A restarted server need not wait for its predecessor's connections to time out.
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6:
+                # Each family gets its own socket (as asyncio does), so "::" leaves IPv4 alone.
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            sock.bind(address)
+            sock.listen(BACKLOG)
+    except OSError as err:
+        for sock in sockets:
+            sock.close()
+        raise ListenError(f"cannot listen on {where}: {err.strerror or err}") from None
+    return sockets
+
+
+def run_app(
+    app: web.Application,
+    sockets: list[socket.socket],
+    *,
+    ready: Callable[[], None],
+    **options: Any,
+) -> None:
+    """aiohttp's ``run_app`` on ``sockets`` (from :func:`bind`) until a signal stops it;
+    ``ready`` is called once the app has started and the sockets accept requests."""
+    try:
+        # aiohttp calls its `print` once, after the app's start-up and every site's: the one
+        # moment that a server is ready, exactly what its banner should wait for.
+        web.run_app(app, sock=sockets, print=lambda *_: ready(), backlog=BACKLOG, **options)
+    finally:
+        for sock in sockets:  # already closed when the server ran; not when start-up failed
+            sock.close()
