@@ -139,6 +139,7 @@ def _claim_update(job_ids, polled, owner, until, stamp):
             lease_owner=owner,
             lease_until=until,
             updated_at=stamp,
+            started_at=func.coalesce(jobs.c.started_at, stamp),
         )
     )
 

@@ -212,6 +212,12 @@ class PublishJobRow(Base):
     published_at: Mapped[datetime | None] = mapped_column(default=None)
     dead_at: Mapped[datetime | None] = mapped_column(default=None)
     deleted_at: Mapped[datetime | None] = mapped_column(default=None)
+    # What the health figures measure from: when the job was due (a replay makes it due again;
+    # None: its scheduled_at, else created_at), when a worker first took it since, and when its
+    # last error happened (updated_at moves on when the job is replayed or discarded).
+    due_at: Mapped[datetime | None] = mapped_column(default=None)
+    started_at: Mapped[datetime | None] = mapped_column(default=None)
+    error_at: Mapped[datetime | None] = mapped_column(default=None)
     # Asynchronous platforms: what to poll, since when, and how often it was polled.
     poll_handle: Mapped[dict | None] = mapped_column(NULLABLE_JSON, default=None)
     processing_since: Mapped[datetime | None] = mapped_column(default=None)
@@ -221,6 +227,11 @@ class PublishJobRow(Base):
     analytics_step: Mapped[int] = mapped_column(default=0, server_default="0")
     # What the client should know about how the post was made (PublishResult.notes).
     notes: Mapped[list | None] = mapped_column(NULLABLE_JSON, default=None)
+
+    @property
+    def due_since(self) -> datetime:
+        """When the job became due: publish latency and queue wait are measured from here."""
+        return self.due_at or self.scheduled_at or self.created_at
 
 
 class PublishJobAnalyticsRow(Base):

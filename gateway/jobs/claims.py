@@ -261,6 +261,7 @@ class Claimer:
             )
             return
         job.status = "failed"
+        job.error_at = now
         job.error_json = {
             "code": "outcome_unknown",
             "message": "the worker stopped answering mid-attempt; the post is looked for "
@@ -298,7 +299,8 @@ class Claimer:
         return True
 
     async def _bury(self, session: AsyncSession, job: PublishJobRow, reason: str, error: dict):
-        job.status, job.dead_reason, job.dead_at, job.error_json = "dead", reason, utcnow(), error
+        job.status, job.dead_reason, job.error_json = "dead", reason, error
+        job.dead_at = job.error_at = utcnow()
         job.lease_owner = job.lease_until = None
         await session.flush()
         self.buried.append(await stage(session, job_event(job, "job.dead")))

@@ -368,7 +368,7 @@ class Workers:
             log.warning("job.fence_lost", job_id=job.id, attempt=fence)
             return turn.handout
         self.gateway.telemetry.instruments.publish_success.add(1, {"platform": job.platform})
-        latency = (now - (job.scheduled_at or job.created_at)).total_seconds() * 1000
+        latency = (now - job.due_since).total_seconds() * 1000
         self.gateway.telemetry.instruments.publish_latency.record(
             latency, {"platform": job.platform}
         )
@@ -446,6 +446,8 @@ class Workers:
                 f"(the last look failed: {err.detail})",
                 "retryable": True,
             }
+        if values["error_json"] is not None:
+            values["error_at"] = now
         job.error_json = values["error_json"]
         name = {"dead": "job.dead", "failed": "job.failed"}.get(values["status"])
         turn = await self.dispatcher.turn(Outcome(job, fence, values, name), wants_job=then_claim)

@@ -119,6 +119,8 @@ async def health_report(gateway: Gateway, tenant_id: str | None) -> dict[str, An
             "successRate24h": number(row["success_rate_24h"]),
             "p95LatencyMs": number(row["p95_latency_ms"]),
             "avgLatencyMs": number(row["avg_latency_ms"]),
+            "p95QueueWaitMs": number(row["p95_queue_wait_ms"]),
+            "avgQueueWaitMs": number(row["avg_queue_wait_ms"]),
             "publishedTotal": number(row["published_total"]),
             "inFlight": number(row["in_flight"]),
         }
@@ -209,6 +211,8 @@ def _empty_platform(gateway: Gateway, name: str) -> dict[str, Any]:
             "successRate24h": None,
             "p95LatencyMs": None,
             "avgLatencyMs": None,
+            "p95QueueWaitMs": None,
+            "avgQueueWaitMs": None,
             "publishedTotal": 0,
             "inFlight": 0,
         },

@@ -181,6 +181,7 @@ def _platform_cells(p: dict[str, Any]) -> str:
         + _td(p["tokens"]["expiringSoon"])
         + _td(_unit(publishing["successRate24h"], "%"), field="success")
         + _td(_unit(publishing["p95LatencyMs"], " ms"), field="p95")
+        + _td(_unit(publishing["p95QueueWaitMs"], " ms"), field="wait")
         + _td(publishing["published24h"])
         + _td(p["dlq"]["size"], field="dlq")
         + "</tr>"

@@ -13,6 +13,10 @@ COUNT = {"type": "integer", "minimum": 0}
 TIME = {"type": ["string", "null"], "format": "date-time"}
 
 
+def _described(schema: dict, description: str) -> dict:
+    return {**schema, "description": description}
+
+
 def _object(properties: dict, name: str | None = None) -> dict:
     """An object with every property required; a named one (a component) when given a name."""
     schema = {"type": "object", "required": list(properties), "properties": properties}
@@ -43,8 +47,14 @@ PLATFORM = _object(
                 "published24h": COUNT,
                 "dead24h": COUNT,
                 "successRate24h": NUMBER,
-                "p95LatencyMs": NUMBER,
+                "p95LatencyMs": _described(
+                    NUMBER, "publish latency: from when the job was due (or replayed) to published"
+                ),
                 "avgLatencyMs": NUMBER,
+                "p95QueueWaitMs": _described(
+                    NUMBER, "how long due jobs waited for a worker (part of the latency, apart)"
+                ),
+                "avgQueueWaitMs": NUMBER,
                 "publishedTotal": COUNT,
                 "inFlight": COUNT,
             }

@@ -423,13 +423,17 @@ async def replay(request: web.Request) -> web.Response:
         # The operator who replays it has checked that the last attempt did not post: the
         # next attempt publishes (left marked, it would only be buried again).
         unsure = {"error_json": None, "notes": [*(job.notes or []), REPLAYED_UNCHECKED]}
+    now = utcnow()
     async with gateway.transaction() as session:
         replayed = await JobRepository(session).set_dead_status(
             job.id,
             "queued",
             failures=0,
             max_attempts=job.attempts + gateway.settings.jobs.max_attempts,
-            next_attempt_at=utcnow(),
+            next_attempt_at=now,
+            # Due again from now: the time it sat dead is not publish latency (nor queue wait).
+            due_at=now,
+            started_at=None,
             dead_reason=None,
             dead_at=None,
             **unsure,

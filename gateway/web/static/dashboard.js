@@ -41,12 +41,14 @@ function platformRow(p) {
     cell(p.tokens.expiringSoon),
     cell(unit(p.publishing.successRate24h, "%")),
     cell(unit(p.publishing.p95LatencyMs, " ms")),
+    cell(unit(p.publishing.p95QueueWaitMs, " ms")),
     cell(p.publishing.published24h),
     cell(p.dlq.size),
   );
   tr.children[4].dataset.field = "success";
   tr.children[5].dataset.field = "p95";
-  tr.children[7].dataset.field = "dlq";
+  tr.children[6].dataset.field = "wait";
+  tr.children[8].dataset.field = "dlq";
   return tr;
 }
 
