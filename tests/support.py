@@ -13,6 +13,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from gateway import clock
 from gateway.clock import OFFSET_ENV
 
 from .conftest import TEST_KEY
@@ -220,3 +221,15 @@ class TcpProxy:
         finally:
             self._writers.discard(writer)
             writer.close()
+
+
+class FrozenClock(clock.Clock):
+    """The gateway's clock stopped at ``at``: what is due stays due, what is not stays not,
+    however slowly a loaded machine runs the test (``with clock.use(FrozenClock(...))``)."""
+
+    def __init__(self, at: float) -> None:
+        super().__init__()
+        self.at = at
+
+    def timestamp(self) -> float:
+        return self.at

@@ -140,6 +140,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     old = _0012()
     _replace({name: old._0011().views(old._dialect(on_gateway_clock=True))[name] for name in CHANGED})
-    with op.batch_alter_table("publish_jobs") as batch:
-        for name in COLUMNS:
-            batch.drop_column(name)
+    # ALTER TABLE … DROP COLUMN in place (SQLite 3.35+): a batch would rebuild the table under
+    # a temporary name, which the other views that read publish_jobs do not allow.
+    for name in COLUMNS:
+        op.drop_column("publish_jobs", name)
