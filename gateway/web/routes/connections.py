@@ -123,7 +123,7 @@ START_BODY = Schema(
         "type": "object",
         "additionalProperties": False,
         "properties": {
-            "returnUrl": {"type": "string", "maxLength": 2000},
+            "returnUrl": id_string(2000),  # stored with the OAuth state: no NUL reaches SQL
             "connectionId": {**id_string(), "description": "reconnect this one"},
         },
     },
@@ -136,7 +136,7 @@ API_KEY_BODY = Schema(
         "required": ["platform", "apiKey"],
         "properties": {
             "platform": {"type": "string", "maxLength": 32},
-            "apiKey": {"type": "string", "minLength": 1, "maxLength": 500},
+            "apiKey": {**id_string(500), "minLength": 1},
         },
     },
 )

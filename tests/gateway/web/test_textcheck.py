@@ -49,11 +49,22 @@ async def test_nul_in_ids_filters_and_the_sign_in_form(live_db):
         for method, path in requests:
             status, kind, text = await call(live, method, path)
             assert status in (400, 404) and kind == PROBLEM, (method, path, status, text)
-        for body in (
-            {"connectionId": connection_id + "\x00", "accountId": account_id, "body": "x"},
-            {"connectionId": connection_id, "accountId": "acct_\x00", "body": "x"},
+        for path, body in (
+            (
+                "/api/publish",
+                {"connectionId": f"{connection_id}\x00", "accountId": account_id, "body": "x"},
+            ),
+            (
+                "/api/publish",
+                {"connectionId": connection_id, "accountId": "acct_\x00", "body": "x"},
+            ),
+            ("/api/oauth/examplesocial/start", {"returnUrl": "https://app.example.com/\x00"}),
+            ("/api/oauth/examplesocial/start", {"connectionId": "conn_\x00"}),
+            ("/api/connections", {"platform": "examplesocial", "apiKey": "k\x00"}),
         ):
-            status, kind, text = await call(live, "POST", "/api/publish", json=body)
+            status, kind, text = await call(live, "POST", path, json=body)
+            if "/oauth/" in path or "platform" in body:  # each refused for its NUL, nothing else
+                assert "\\x00" in text or "u0000" in text, text
             assert status in (400, 404) and kind == PROBLEM, (body, status, text)
         # No API key needed to reach this one.
         form = {"apiKey": "key_a\x00b.secret"}
