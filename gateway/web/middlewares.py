@@ -40,8 +40,8 @@ def stack(gateway: Gateway) -> list[Middleware]:
     return [
         request_context(gateway.telemetry),
         problem_errors,
+        authenticate(gateway),  # a caller without a key learns nothing, not even a 400
         refuse_bad_text,
-        authenticate(gateway),
     ]
 
 

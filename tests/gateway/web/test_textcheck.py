@@ -66,6 +66,8 @@ async def test_nul_in_ids_filters_and_the_sign_in_form(live_db):
             if "/oauth/" in path or "platform" in body:  # each refused for its NUL, nothing else
                 assert "\\x00" in text or "u0000" in text, text
             assert status in (400, 404) and kind == PROBLEM, (body, status, text)
+        status, kind, _ = await call(live, "GET", "/api/jobs/job_%00x", key=False)
+        assert (status, kind) == (401, PROBLEM)  # without a key, nothing is looked at
         # No API key needed to reach this one.
         form = {"apiKey": "key_a\x00b.secret"}
         status, kind, text = await call(live, "POST", "/dashboard/login", key=False, data=form)
