@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 
 from .ids import new_id
+
+# What new_api_key makes; anything else (a NUL, say) is no key and never reaches the database.
+_KEY_ID = re.compile(r"key_[A-Za-z0-9]{1,60}")
 
 
 def hash_secret(secret: str) -> str:
@@ -22,7 +26,9 @@ def new_api_key() -> tuple[str, str, str]:
 
 def split_api_key(presented: str) -> tuple[str, str] | None:
     key_id, sep, secret = presented.partition(".")
-    if not sep or not key_id.startswith("key_") or not secret or len(presented) > 200:
+    if not sep or not secret or len(presented) > 200 or not _KEY_ID.fullmatch(key_id):
+        return None
+    if not (secret.isascii() and secret.isprintable()):
         return None
     return key_id, secret
 

@@ -49,8 +49,9 @@ class Claimed:
 
 
 # Error codes of an attempt that may have published: the next attempt looks for the post
-# first (a job buried as ``worker_lost`` is run again only when replayed from the DLQ).
-OUTCOME_IN_DOUBT = frozenset({"outcome_unknown", "worker_lost"})
+# first (a job buried as ``worker_lost`` is run again only when replayed from the DLQ;
+# ``internal_error`` is an attempt that crashed, perhaps after its request left).
+OUTCOME_IN_DOUBT = frozenset({"outcome_unknown", "worker_lost", "internal_error"})
 
 
 def _width(want: int) -> int:

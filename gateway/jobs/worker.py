@@ -26,7 +26,7 @@ from ..db.base import utcnow
 from ..db.connections import ConnectionRepository
 from ..db.jobs import JobRepository
 from ..db.models import PublishJobRow
-from ..db.outage import log_failed_pass
+from ..db.outage import log_failed_pass, outage_of
 from ..errors import (
     GatewayError,
     NeedsReauth,
@@ -240,6 +240,20 @@ class Workers:
             return None
         except GatewayError as err:
             return await self._failed(job, fence, err, then_claim)
+        except Exception as err:
+            if outage_of(err) is not None:
+                raise  # the database, not the job: nothing can be recorded; the lease hands it on
+            # A bug (the connector's or the core's), not a platform's answer: logged once with
+            # its traceback, and an attempt spent like any other, so a job that crashes every
+            # time reaches the DLQ instead of holding a worker for a lease each time.
+            log.exception(
+                "job.attempt_crashed",
+                job_id=job.id,
+                platform=job.platform,
+                attempt=fence,
+                error=type(err).__name__,
+            )
+            return await self._failed(job, fence, AttemptCrashed.of(err), then_claim)
         else:
             if result.processing:
                 return await self._processing(job, fence, result, then_claim)
@@ -417,6 +431,23 @@ class Workers:
                 failures=failures,
                 next_attempt_at=next_attempt(self.settings, failures, now),
             )
+        elif isinstance(err, AttemptCrashed):
+            failures += 1
+            values["failures"] = failures
+            if failures >= job.max_attempts:
+                values.update(status="dead", dead_reason="max_attempts", dead_at=now)
+            else:
+                # Retryable: the cause may pass (an error a library raised that the connector
+                # does not map, an answer it did not expect), and max_attempts bounds the cost.
+                # Not before a request that may still be running has finished (as below).
+                timeout = self.gateway.settings.outbound.total_timeout_seconds
+                retry_at = next_attempt(self.settings, failures, now)
+                values.update(
+                    status=job.status if polling else "failed",
+                    next_attempt_at=retry_at
+                    if polling
+                    else max(retry_at, now + timedelta(seconds=timeout + 1)),
+                )
         elif isinstance(err, RetryableUnknown) or (
             isinstance(err, PlatformError) and err.retryable
         ):
@@ -543,6 +574,26 @@ class RetryableUnknown(PlatformError):
 
     code = "outcome_unknown"
     retryable = True
+
+
+class AttemptCrashed(PlatformError):
+    """An attempt raised something that is no :class:`GatewayError` (a bug).
+
+    It may have happened after the request left, so its code is one of the outcomes in doubt
+    (``claims.OUTCOME_IN_DOUBT``): the next attempt looks for the post first where the
+    platform can be asked, and where it cannot the job goes to the DLQ rather than risk a
+    second post.
+    """
+
+    code = "internal_error"
+    retryable = True
+
+    @classmethod
+    def of(cls, err: Exception) -> AttemptCrashed:
+        return cls(
+            f"the attempt failed on an unexpected {type(err).__name__} (a bug: the logs have "
+            "its traceback under job.attempt_crashed)"
+        )
 
 
 class ProcessingTimedOut(PlatformError):

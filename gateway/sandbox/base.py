@@ -17,6 +17,7 @@ from .control import ControlApi
 from .faults import Faults
 from .grants import TokenStatus
 from .journal import JOURNAL_HEADERS, Journal, credential_fingerprint
+from .problems import problem
 from .ratelimit import RateLimitWindow
 from .routes import HostRoutes
 from .tokens import TokenCheck, TokenStore
@@ -232,4 +233,12 @@ class Sandbox:
             if resource is not own:
                 _, methods = await resource.resolve(request)
                 allowed |= methods
+        path = paths.relative_path(request)
+        if paths.is_control(path):
+            # The control API is the gateway's own, not the platform's: problem+json.
+            if allowed:
+                detail = f"{request.method} is not allowed on {path}"
+                headers = {"Allow": ", ".join(sorted(allowed))}
+                return problem(405, "Method not allowed", detail, headers=headers)
+            return problem(404, "Not found", f"no control route {path}")
         return self.no_route(request, allowed)

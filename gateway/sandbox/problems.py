@@ -26,11 +26,16 @@ class ControlInputError(Exception):
         )
 
 
-def problem(status: int, title: str, detail: str, **extra: Any) -> web.Response:
+def problem(
+    status: int, title: str, detail: str, *, headers: dict[str, str] | None = None, **extra: Any
+) -> web.Response:
     """An ``application/problem+json`` answer, the gateway's error format."""
     document = {"type": "about:blank", "title": title, "status": status, "detail": detail, **extra}
     return web.Response(
-        status=status, text=json.dumps(document), content_type="application/problem+json"
+        status=status,
+        text=json.dumps(document),
+        content_type="application/problem+json",
+        headers=headers,
     )
 
 
@@ -41,6 +46,8 @@ async def json_object(request: web.Request) -> dict[str, Any]:
         return {}
     try:
         value = json.loads(raw)
+    except RecursionError:
+        raise ControlInputError("body", "nested too deep") from None
     except ValueError as exc:
         raise ControlInputError("body", f"not valid JSON: {exc}") from None
     if not isinstance(value, dict):

@@ -1,4 +1,4 @@
-"""Request ids and access logs, API-key authentication, and errors turned into problem+json."""
+"""Request ids and access logs, text checks, API-key authentication, errors as problem+json."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ from ..host import Gateway, first_result
 from ..telemetry import Telemetry
 from . import problems
 from .keys import PRINCIPAL, REQUEST_ID
+from .textcheck import refuse_control, refuse_nul
 
 log = structlog.get_logger("gateway.web")
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,100}$")
@@ -36,7 +37,12 @@ def stack(gateway: Gateway) -> list[Middleware]:
     Bound once here rather than looked up per request (``request.config_dict`` builds a
     chain of the app's mappings on every call).
     """
-    return [request_context(gateway.telemetry), problem_errors, authenticate(gateway)]
+    return [
+        request_context(gateway.telemetry),
+        problem_errors,
+        authenticate(gateway),  # a caller without a key learns nothing, not even a 400
+        refuse_bad_text,
+    ]
 
 
 def request_context(telemetry: Telemetry) -> Middleware:
@@ -59,6 +65,11 @@ def request_context(telemetry: Telemetry) -> Middleware:
             status = response.status
             response.headers["X-Request-Id"] = request_id
             return response
+        except web.HTTPException as answer:
+            # Raised as the answer (redirects, a sandbox's 404): its own status, not a 500.
+            status = answer.status
+            answer.headers["X-Request-Id"] = request_id
+            raise
         finally:
             requests.record(status)
             log.info(
@@ -76,7 +87,7 @@ def request_context(telemetry: Telemetry) -> Middleware:
 @web.middleware
 async def problem_errors(request: web.Request, handler) -> web.StreamResponse:
     """The one place errors become HTTP: problem+json, no stack traces, no secrets."""
-    if request.path.startswith(_OWN_FORMAT_PREFIXES):
+    if request.path.startswith(_OWN_FORMAT_PREFIXES) and _in_sub_app(request):
         return await handler(request)
     try:
         return await handler(request)
@@ -129,6 +140,22 @@ async def problem_errors(request: web.Request, handler) -> web.StreamResponse:
             "The gateway failed; the request id identifies it in the logs.",
             code="internal_error",
         )
+
+
+def _in_sub_app(request: web.Request) -> bool:
+    # A path below /sandbox/ that no mounted sandbox matched is the gateway's to answer.
+    return len(request.match_info.apps) > 1
+
+
+@web.middleware
+async def refuse_bad_text(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Path ids with control characters, and NULs anywhere in the query, are a 400 before any
+    handler (a plugin's included) can take them to the database."""
+    if not (request.path.startswith(_OWN_FORMAT_PREFIXES) and _in_sub_app(request)):
+        refuse_control(request.match_info.items())
+        if "%00" in request.raw_path:  # the only way a NUL gets into a query string
+            refuse_nul(request.query.items())
+    return await handler(request)
 
 
 def authenticate(gateway: Gateway) -> Middleware:

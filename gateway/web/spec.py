@@ -10,6 +10,8 @@ from aiohttp import web
 from jsonschema import Draft202012Validator
 
 from ..errors import BadRequest, FieldProblem
+from .jsonread import parse_json
+from .textcheck import PLAIN_TEXT_PATTERN
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -100,7 +102,8 @@ CURSOR_PARAM = {
     "in": "query",
     "required": False,
     "description": "The `nextCursor` of the previous page.",
-    # Unpadded URL-safe base64: every string of this shape is a valid position.
+    # Unpadded URL-safe base64, signed (see pagination): one of this shape that this server
+    # did not give for the list is a 404, not a 400, as it is well-formed.
     "schema": {
         "type": "string",
         "minLength": 2,
@@ -116,8 +119,13 @@ def path_param(name: str) -> dict[str, Any]:
         "name": name,
         "in": "path",
         "required": True,
-        "schema": {"type": "string", "maxLength": 60},
+        "schema": {"type": "string", "maxLength": 60, "pattern": PLAIN_TEXT_PATTERN},
     }
+
+
+def id_string(max_length: int = 60) -> dict[str, Any]:
+    """An id given in a body or a query filter: bounded, and no control characters."""
+    return {"type": "string", "maxLength": max_length, "pattern": PLAIN_TEXT_PATTERN}
 
 
 @dataclass(slots=True)
@@ -214,6 +222,10 @@ class ApiSpec:
                 responses.setdefault("401", problem("Missing or invalid API key"))
             if op.parameters or op.request_body:
                 responses.setdefault("400", problem("Malformed request"))
+            if any(param is CURSOR_PARAM for param in op.parameters):
+                responses.setdefault(
+                    "404", problem("No such page (a cursor not given for this list)")
+                )
             if op.request_body or op.method in ("POST", "PUT", "PATCH"):
                 responses.setdefault("413", problem("Request body larger than the server takes"))
             responses.setdefault("405", problem("Method not allowed"))
@@ -327,18 +339,24 @@ def query_params(request: web.Request, operation_params: tuple[dict[str, Any], .
 async def json_body(request: web.Request, schema: dict[str, Any]) -> dict[str, Any]:
     """The request's JSON object, checked against ``schema``.
 
-    :raises BadRequest: for a body that is not JSON, not an object, or breaks the schema,
-        listing each field problem.
+    :raises BadRequest: for a body that is not JSON, not an object, nested too deep, or breaks
+        the schema, listing each field problem.
+    :raises InvalidInput: for text that cannot be encoded as UTF-8 (see ``jsonread``).
     """
     if not request.body_exists:
         body: Any = {}
     elif request.content_type != "application/json":
         raise BadRequest("send a JSON body with Content-Type: application/json")
     else:
-        try:
-            body = await request.json()
-        except ValueError:
-            raise BadRequest("the body is not valid JSON") from None
+        body = parse_json(await request.read(), request.charset)
+    return validated(body, schema)
+
+
+def validated(body: Any, schema: dict[str, Any]) -> dict[str, Any]:
+    """``body``, a JSON object that satisfies ``schema``.
+
+    :raises BadRequest: listing each field problem.
+    """
     if not isinstance(body, dict):
         raise BadRequest("the body must be a JSON object")
     problems = [

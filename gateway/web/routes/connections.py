@@ -18,13 +18,14 @@ from ...errors import Conflict, FieldProblem, ResourceNotFound, UnsupportedCapab
 from ...timefmt import rfc3339
 from ...types import RefreshKind
 from ..keys import GATEWAY, principal_of
-from ..pagination import after_cursor, keyset_page
+from ..pagination import after_cursor, cursor_scope, keyset_page
 from ..problems import problem_response
 from ..spec import (
     CURSOR_PARAM,
     LIMIT_PARAM,
     ApiSpec,
     Schema,
+    id_string,
     json_body,
     json_response,
     list_schema,
@@ -108,12 +109,7 @@ ID_PARAM = path_param("connectionId")
 LIST_PARAMS = (
     LIMIT_PARAM,
     CURSOR_PARAM,
-    {
-        "name": "platform",
-        "in": "query",
-        "required": False,
-        "schema": {"type": "string", "maxLength": 32},
-    },
+    {"name": "platform", "in": "query", "required": False, "schema": id_string(32)},
     {
         "name": "status",
         "in": "query",
@@ -127,12 +123,8 @@ START_BODY = Schema(
         "type": "object",
         "additionalProperties": False,
         "properties": {
-            "returnUrl": {"type": "string", "maxLength": 2000},
-            "connectionId": {
-                "type": "string",
-                "maxLength": 60,
-                "description": "reconnect this one",
-            },
+            "returnUrl": id_string(2000),  # stored with the OAuth state: no NUL reaches SQL
+            "connectionId": {**id_string(), "description": "reconnect this one"},
         },
     },
 )
@@ -144,7 +136,7 @@ API_KEY_BODY = Schema(
         "required": ["platform", "apiKey"],
         "properties": {
             "platform": {"type": "string", "maxLength": 32},
-            "apiKey": {"type": "string", "minLength": 1, "maxLength": 500},
+            "apiKey": {**id_string(500), "minLength": 1},
         },
     },
 )
@@ -377,15 +369,16 @@ async def create_connection(request: web.Request) -> web.Response:
 
 async def list_connections(request: web.Request) -> web.Response:
     params = query_params(request, LIST_PARAMS)
+    scope = cursor_scope(request)
     async with request.config_dict[GATEWAY].session() as session:
         rows = await ConnectionRepository(session).page(
             principal_of(request).tenant_id,
             limit=params["limit"] + 1,
-            after=after_cursor(params),
+            after=after_cursor(params, scope),
             platform=params.get("platform"),
             status=params.get("status"),
         )
-    return web.json_response(keyset_page(rows, params["limit"], connection_json))
+    return web.json_response(keyset_page(rows, params["limit"], connection_json, scope))
 
 
 async def _owned(request: web.Request) -> ConnectionRow:

@@ -23,6 +23,7 @@ from ..sessions import (
     session_principal,
     verify_api_key,
 )
+from ..textcheck import refuse_control
 from .publish import dead_json
 
 _WEB = files("gateway.web")
@@ -92,6 +93,7 @@ async def login(request: web.Request) -> web.Response:
         return _signin("Sign in from this gateway's own page.", 403)
     form = await request.post()
     api_key = str(form.get("apiKey") or "")
+    refuse_control([("apiKey", api_key)])  # a 400 before the key's id is looked up
     gateway = gateway_of(request)
     principal = await verify_api_key(gateway, api_key) if api_key else None
     if principal is None:

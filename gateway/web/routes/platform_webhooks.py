@@ -8,7 +8,7 @@ from ...errors import Forbidden, ResourceNotFound, Unauthenticated
 from ...types import WebhookDelivery
 from ...webhooks.ingress import receive, secret_matches
 from ..keys import GATEWAY
-from ..spec import ApiSpec, Schema, json_response, path_param, problem
+from ..spec import ApiSpec, Schema, id_string, json_response, path_param, problem
 
 RECEIVED = Schema(
     "WebhookReceipt",
@@ -18,8 +18,8 @@ RECEIVED = Schema(
         "properties": {"received": {"type": "integer"}, "duplicates": {"type": "integer"}},
     },
 )
-PLATFORM = {**path_param("platform"), "schema": {"type": "string", "maxLength": 32}}
-SECRET = {**path_param("secret"), "schema": {"type": "string", "maxLength": 100}}
+PLATFORM = {**path_param("platform"), "schema": id_string(32)}
+SECRET = {**path_param("secret"), "schema": id_string(100)}
 TEXT = {"description": "The platform's challenge", "content": {"text/plain": {"schema": {}}}}
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import json
 
 from aiohttp import web
 
@@ -15,14 +14,16 @@ from ...jobs.claims import REPLAYED_UNCHECKED, replays_without_looking
 from ...jobs.submit import submit
 from ...jobs.targets import load_target
 from ...timefmt import rfc3339
+from ..jsonread import parse_json
 from ..keys import GATEWAY, principal_of
-from ..pagination import after_cursor, keyset_page
+from ..pagination import after_cursor, cursor_scope, keyset_page
 from ..quickcheck import quick_check
 from ..spec import (
     CURSOR_PARAM,
     LIMIT_PARAM,
     ApiSpec,
     Schema,
+    id_string,
     json_body,
     json_response,
     nullable,
@@ -30,6 +31,7 @@ from ..spec import (
     path_param,
     problem,
     query_params,
+    validated,
 )
 
 TIME = {"type": ["string", "null"]}
@@ -41,8 +43,8 @@ PUBLISH_BODY = Schema(
         "additionalProperties": False,
         "required": ["connectionId", "accountId"],
         "properties": {
-            "connectionId": {"type": "string", "maxLength": 60},
-            "accountId": {"type": "string", "maxLength": 60},
+            "connectionId": id_string(),
+            "accountId": id_string(),
             "title": {"type": "string", "maxLength": 1000},
             "body": {"type": "string", "maxLength": 100_000},
             "mediaUrls": {
@@ -178,18 +180,8 @@ JOB_FILTERS = (
     LIMIT_PARAM,
     CURSOR_PARAM,
     {"name": "status", "in": "query", "required": False, "schema": JOB_STATUS},
-    {
-        "name": "connectionId",
-        "in": "query",
-        "required": False,
-        "schema": {"type": "string", "maxLength": 60},
-    },
-    {
-        "name": "platform",
-        "in": "query",
-        "required": False,
-        "schema": {"type": "string", "maxLength": 32},
-    },
+    {"name": "connectionId", "in": "query", "required": False, "schema": id_string()},
+    {"name": "platform", "in": "query", "required": False, "schema": id_string(32)},
 )
 NOT_FOUND = problem("No such job (or not this tenant's)")
 _QUICK_PUBLISH_CHECK = quick_check(PUBLISH_BODY)
@@ -342,29 +334,25 @@ async def publish(request: web.Request) -> web.Response:
 
 async def _publish_body(request: web.Request) -> dict:
     """The body; checked quickly when it is plainly valid, else fully (naming each problem)."""
-    charset = (request.charset or "utf-8").lower()
-    if request.content_type == "application/json" and charset in ("utf-8", "utf8"):
-        try:
-            body = json.loads(await request.read())
-        except ValueError:
-            body = None
-        if _QUICK_PUBLISH_CHECK(body):
-            return body
-    return await json_body(request, PUBLISH_BODY)
+    if not request.body_exists or request.content_type != "application/json":
+        return await json_body(request, PUBLISH_BODY)
+    body = parse_json(await request.read(), request.charset)
+    return body if _QUICK_PUBLISH_CHECK(body) else validated(body, PUBLISH_BODY)
 
 
 async def list_jobs(request: web.Request) -> web.Response:
     params = query_params(request, JOB_FILTERS)
+    scope = cursor_scope(request)
     async with request.config_dict[GATEWAY].session() as session:
         rows = await JobRepository(session).page(
             principal_of(request).tenant_id,
             limit=params["limit"] + 1,
-            after=after_cursor(params),
+            after=after_cursor(params, scope),
             status=params.get("status"),
             connection_id=params.get("connectionId"),
             platform=params.get("platform"),
         )
-    return web.json_response(keyset_page(rows, params["limit"], job_json))
+    return web.json_response(keyset_page(rows, params["limit"], job_json, scope))
 
 
 async def _job(request: web.Request) -> PublishJobRow:
@@ -406,13 +394,14 @@ async def cancel_job(request: web.Request) -> web.Response:
 
 async def list_dead(request: web.Request) -> web.Response:
     params = query_params(request, (LIMIT_PARAM, CURSOR_PARAM))
+    scope = cursor_scope(request)
     async with request.config_dict[GATEWAY].session() as session:
         rows = await JobRepository(session).dead_page(
             principal_of(request).tenant_id,
             limit=params["limit"] + 1,
-            after=after_cursor(params),
+            after=after_cursor(params, scope),
         )
-    return web.json_response(keyset_page(rows, params["limit"], dead_json))
+    return web.json_response(keyset_page(rows, params["limit"], dead_json, scope))
 
 
 async def replay(request: web.Request) -> web.Response:

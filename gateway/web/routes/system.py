@@ -10,7 +10,7 @@ from sqlalchemy import text
 from ...db import migrate
 from ...db.outage import outage_of
 from ..keys import GATEWAY, SPEC
-from ..pagination import page_of
+from ..pagination import cursor_scope, page_of
 from ..spec import (
     CURSOR_PARAM,
     LIMIT_PARAM,
@@ -181,6 +181,10 @@ async def list_platforms(request: web.Request) -> web.Response:
         if gateway.settings.platform(name).enabled
     ]
     items, next_cursor = page_of(
-        described, key="name", limit=params["limit"], cursor=params.get("cursor")
+        described,
+        key="name",
+        limit=params["limit"],
+        cursor=params.get("cursor"),
+        scope=cursor_scope(request),
     )
     return web.json_response({"data": items, "nextCursor": next_cursor})
