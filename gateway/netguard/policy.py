@@ -39,24 +39,29 @@ class TargetRefused(InvalidInput):
 class Policy:
     """``allow_private``: loopback, private and unique-local addresses may be called;
     ``names``/``suffixes``/``networks``: an operator's allow-list (exact names, ``*.domain``
-    entries as ``.domain``, IP networks), which opens those kinds and reserved ones too."""
+    entries as ``.domain``, IP networks), which opens those kinds and reserved ones too;
+    ``origins``: (host, port) pairs opened the same way (the gateway's own sandboxes)."""
 
     allow_private: bool = False
     names: frozenset[str] = frozenset()
     suffixes: tuple[str, ...] = ()
     networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = field(default=())
+    origins: frozenset[tuple[str, int]] = frozenset()
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Policy:
-        """The policy of ``settings``; in sandbox mode the gateway's own host (where the
-        sandboxes are mounted) and each platform's sandbox host are allowed as well."""
-        entries = list(settings.security.allowed_hosts)
-        if settings.sandbox_mode:
-            entries += _own_hosts(settings)
-        return cls.build(settings.allow_private_targets, entries)
+        """The policy of ``settings``; in sandbox mode the gateway's own address (where the
+        sandboxes are mounted) and each platform's sandbox address are allowed as well."""
+        origins = _sandbox_origins(settings) if settings.sandbox_mode else ()
+        return cls.build(settings.allow_private_targets, settings.security.allowed_hosts, origins)
 
     @classmethod
-    def build(cls, allow_private: bool, entries: list[str] | tuple[str, ...] = ()) -> Policy:
+    def build(
+        cls,
+        allow_private: bool,
+        entries: list[str] | tuple[str, ...] = (),
+        origins: list[tuple[str, int]] | tuple[tuple[str, int], ...] = (),
+    ) -> Policy:
         names, suffixes, networks = set(), [], []
         for entry in entries:
             kind, value = parse_allowed(entry)
@@ -66,12 +71,14 @@ class Policy:
                 suffixes.append(value)
             else:
                 names.add(value)
-        return cls(allow_private, frozenset(names), tuple(suffixes), tuple(networks))
+        return cls(
+            allow_private, frozenset(names), tuple(suffixes), tuple(networks), frozenset(origins)
+        )
 
     def name_allowed(self, name: str) -> bool:
         return name in self.names or any(name.endswith(s) for s in self.suffixes)
 
-    def check_address(self, address: IPAddress, host: Host) -> None:
+    def check_address(self, address: IPAddress, host: Host, port: int | None = None) -> None:
         """Refuse ``address`` (``host`` resolved to it, or spelt it) unless the policy allows it.
 
         :raises TargetRefused: naming the kind of address.
@@ -87,7 +94,9 @@ class Policy:
         if kind in PRIVATE and self.allow_private:
             return
         if kind in ALLOW_LISTABLE and (
-            self.name_allowed(host.name) or any(address in n for n in self.networks)
+            self.name_allowed(host.name)
+            or any(address in n for n in self.networks)
+            or (host.name, port) in self.origins
         ):
             return
         raise TargetRefused(
@@ -97,18 +106,18 @@ class Policy:
             kind=kind,
         )
 
-    def check_host(self, host: Host) -> None:
+    def check_host(self, host: Host, port: int | None = None) -> None:
         """What the host alone shows: an address in any spelling, or a name that is always
         this machine (``localhost``) or the metadata service."""
         if host.address is not None:
-            self.check_address(host.address, host)
+            self.check_address(host.address, host, port)
         elif host.name in METADATA_NAMES:
             raise TargetRefused(
                 f"{host.name} is the cloud metadata service, which the gateway never calls",
                 kind=Kind.METADATA,
             )
         elif host.name == "localhost" or host.name.endswith(".localhost"):
-            self.check_address(ipaddress.IPv4Address("127.0.0.1"), host)
+            self.check_address(ipaddress.IPv4Address("127.0.0.1"), host, port)
 
     def check_url(self, url: str, *, field: str = "url") -> Host:
         """Check what ``url`` alone shows (scheme, host in every spelling); names are checked
@@ -123,7 +132,7 @@ class Policy:
             raise TargetRefused(f"{field} is not a usable URL", kind="host", field=field) from None
         if parts.scheme.lower() not in SCHEMES:
             raise TargetRefused(f"{field} must be an http or https URL", kind="scheme", field=field)
-        del port
+        port = port or (443 if parts.scheme.lower() == "https" else 80)
         raw = parts.netloc.rpartition("@")[2]
         raw = raw[: raw.rindex("]") + 1] if raw.startswith("[") else raw.partition(":")[0]
         try:
@@ -131,7 +140,7 @@ class Policy:
         except BadHost as err:
             raise TargetRefused(f"{field}: {err}", kind="host", field=field) from None
         try:
-            self.check_host(host)
+            self.check_host(host, port)
         except TargetRefused as err:
             raise TargetRefused(f"{field}: {err.detail}", kind=err.kind, field=field) from None
         return host
@@ -158,23 +167,21 @@ def parse_allowed(entry: str) -> tuple[str, object]:
     return ("suffix", "." + host.name) if wildcard else ("name", host.name)
 
 
-def _own_hosts(settings: Settings) -> list[str]:
-    """The gateway's own host and the platforms' sandbox hosts (sandbox mode only)."""
-    hosts = [settings.server.host]
-    for url in [settings.base_url] + [p.sandbox_url for p in settings.platforms.values()]:
-        hostname = urlsplit(url).hostname if url else None
-        if hostname:
-            hosts.append(hostname)
+def _sandbox_origins(settings: Settings) -> list[tuple[str, int]]:
+    """The gateway's own (host, port) and the platforms' sandbox ones, normalised as a URL
+    naming them would be; a loopback or all-interfaces host is this machine by any name."""
     found = []
-    for host in hosts:
+    for url in [settings.base_url] + [p.sandbox_url for p in settings.platforms.values()]:
         try:
-            kind, value = parse_allowed(host)
-        except ValueError:
+            parts = urlsplit(url)
+            port = parts.port or (443 if parts.scheme == "https" else 80)
+            host = parse_host(parts.hostname or "")
+        except (ValueError, BadHost):
             continue
-        if kind == "network" and (value.is_unspecified or value.is_loopback):
-            found += ["127.0.0.1", "::1", "localhost"]  # all interfaces or loopback: this machine
-        else:
-            found.append(host)
+        names = [host.name]
+        if host.address is not None and (host.address.is_unspecified or host.address.is_loopback):
+            names = ["127.0.0.1", "::1", "localhost"]
+        found += [(name, port) for name in names]
     return found
 
 

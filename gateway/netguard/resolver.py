@@ -34,7 +34,7 @@ class GuardedResolver(AbstractResolver):
             parsed = parse_host(host)
         except BadHost as err:
             raise TargetRefused(str(err), kind="host") from None
-        self.policy.check_host(parsed)
+        self.policy.check_host(parsed, port)
         if parsed.address is not None:
             # A spelling aiohttp does not take for an address (0x7f000001): the system resolver
             # would read it as one, so it is answered here, as the address it spells.
@@ -42,7 +42,7 @@ class GuardedResolver(AbstractResolver):
         results = await self.inner.resolve(host, port, family)
         for result in results:
             address = ipaddress.ip_address(result["host"].split("%", 1)[0])
-            self.policy.check_address(address, parsed)
+            self.policy.check_address(address, parsed, port)
         return results
 
     async def close(self) -> None:
@@ -68,7 +68,7 @@ class GuardedConnector(aiohttp.TCPConnector):
                 parsed = parse_host(host)
             except BadHost as err:
                 raise TargetRefused(str(err), kind="host") from None
-            self.policy.check_host(parsed)
+            self.policy.check_host(parsed, port)
         return await super()._resolve_host(host, port, traces)
 
 

@@ -100,7 +100,19 @@ def test_the_default_depends_on_the_mode():
     explicit = settings_from_mapping({"security": {"allow_private_targets": False}})
     policy = Policy.from_settings(explicit)
     assert not policy.allow_private
-    # Sandbox mode: the gateway's own host, where the sandboxes are mounted, stays reachable.
+    # Sandbox mode: the gateway's own address, where the sandboxes are mounted, stays reachable
+    # (by any name of this machine), and only that port.
     policy.check_url("http://127.0.0.1:8080/sandbox/meta/")
-    with pytest.raises(TargetRefused):
-        policy.check_url("http://10.0.0.1/")
+    policy.check_url("http://localhost:8080/sandbox/meta/")
+    for url in ("http://127.0.0.1:8081/", "http://localhost/", "http://10.0.0.1:8080/"):
+        with pytest.raises(TargetRefused):
+            policy.check_url(url)
+    assert not Policy.from_settings(
+        settings_from_mapping(
+            {
+                "core": {"mode": "production"},
+                "vault": {"keys": ["k:" + "A" * 43 + "="]},
+                "security": {"allowed_hosts": ["hooks.corp.example"]},
+            }
+        )
+    ).origins
