@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
+from yarl import URL
+
 from ..errors import FieldProblem, InvalidInput
 from .addresses import METADATA_NAMES, BadHost, Host, IPAddress, Kind, classify, parse_host
 
@@ -126,15 +128,16 @@ class Policy:
         :raises TargetRefused: with a field problem on ``field``.
         """
         try:
-            parts = urlsplit(url)
-            port = parts.port
-        except ValueError:
+            # yarl, as aiohttp itself parses it: one parser, so the host checked is the host
+            # connected to (urlsplit and a client disagreeing on `a\\@b` is a classic way in).
+            parsed = URL(url)
+            scheme, raw, port = parsed.scheme.lower(), parsed.raw_host, parsed.port
+        except (TypeError, ValueError):
             raise TargetRefused(f"{field} is not a usable URL", kind="host", field=field) from None
-        if parts.scheme.lower() not in SCHEMES:
+        if scheme not in SCHEMES:
             raise TargetRefused(f"{field} must be an http or https URL", kind="scheme", field=field)
-        port = port or (443 if parts.scheme.lower() == "https" else 80)
-        raw = parts.netloc.rpartition("@")[2]
-        raw = raw[: raw.rindex("]") + 1] if raw.startswith("[") else raw.partition(":")[0]
+        if not raw:
+            raise TargetRefused(f"{field} has no host", kind="host", field=field)
         try:
             host = parse_host(raw)
         except BadHost as err:

@@ -54,9 +54,8 @@ class GuardedConnector(aiohttp.TCPConnector):
     which aiohttp connects to without asking its resolver."""
 
     def __init__(self, policy: Policy, resolver: GuardedResolver, **kwargs) -> None:
-        # No DNS cache: each connection is checked on the answer it connects to (the cache
-        # would hold only checked answers, but a policy is per session, the cache per process
-        # is not, and one lookup per new connection is cheap next to a webhook).
+        # No DNS cache: each new connection resolves once and connects to that very answer,
+        # checked; one lookup per connection is cheap next to the request it carries.
         super().__init__(resolver=resolver, use_dns_cache=False, **kwargs)
         self.policy = policy
 

@@ -69,6 +69,14 @@ def test_only_http_and_https(url):
     assert refused.value.kind == "scheme"
 
 
+@pytest.mark.parametrize(
+    "url", ["http://a.example\\@127.0.0.1/", "http://127.0.0.1:80\\@a.example/", "http:///x", "x"]
+)
+def test_urls_parsers_disagree_on_are_refused(url):
+    with pytest.raises(TargetRefused):
+        PUBLIC_ONLY.check_url(url)
+
+
 def test_public_urls_pass_and_names_wait_for_resolution():
     for url in (
         "https://app.example.com/hooks",
