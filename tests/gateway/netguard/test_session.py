@@ -158,3 +158,28 @@ async def test_credentials_are_not_carried_to_another_origin(site):
         )
     assert status == 200
     assert "Authorization" in hits[0][2] and "Authorization" not in hits[1][2]
+
+
+class Rebinding(StaticResolver):
+    """Answers the first address, then the next on every later lookup (DNS rebinding)."""
+
+    def __init__(self, name: str, answers: list[str]) -> None:
+        super().__init__({})
+        self.name, self.answers = name, list(answers)
+
+    async def resolve(self, host, port=0, family=0):
+        self.table[self.name] = [self.answers.pop(0)]
+        return await super().resolve(host, port, family)
+
+
+async def test_each_connection_is_checked_on_the_answer_it_connects_to(site):
+    port, hits = site
+    resolver = Rebinding("hooks.example", ["127.0.0.1", "169.254.169.254"])
+    chosen = Guard(Policy(allow_private=True), lambda: resolver)
+    async with chosen.session() as session:
+        assert await fetch(session, f"http://hooks.example:{port}/ok") == 200
+    # A new connection asks again; the new answer is checked before anything connects.
+    async with chosen.session() as session:
+        with pytest.raises(TargetRefused) as refused:
+            await fetch(session, f"http://hooks.example:{port}/ok")
+    assert refused.value.kind == "metadata" and len(hits) == 1
