@@ -3,6 +3,8 @@ at delivery once resolved; never a redirect; a cap per tenant."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 import structlog
 from aiohttp import web
@@ -157,10 +159,12 @@ async def test_a_delivery_never_follows_a_redirect(live, site):
     assert (row.status, row.last_status, row.attempts) == ("pending", 307, 1)
 
 
-async def test_endpoints_per_tenant_are_capped(aiohttp_server, tmp_path):
+async def test_endpoints_per_tenant_are_capped(aiohttp_server, tmp_path, database_url):
     from gateway import admin
 
-    live = await start_live(aiohttp_server, tmp_path, webhooks={"max_endpoints_per_tenant": 2})
+    live = await start_live(
+        aiohttp_server, tmp_path, database_url, webhooks={"max_endpoints_per_tenant": 2}
+    )
     try:
         first = await subscribe(live, "https://a.example/hooks", events=EVENTS)
         await subscribe(live, "https://b.example/hooks", events=EVENTS)
@@ -170,6 +174,11 @@ async def test_endpoints_per_tenant_are_capped(aiohttp_server, tmp_path):
         assert (await create(live, "https://c.example/hooks", key=other))[0] == 201
         await live.api("DELETE", f"/api/webhook-endpoints/{first['id']}")
         assert (await create(live, "https://c.example/hooks"))[0] == 201
+        # Creations at once cannot both take the last place (the tenant's row is locked).
+        _, listed = await live.api("GET", "/api/webhook-endpoints")
+        await live.api("DELETE", f"/api/webhook-endpoints/{listed['data'][0]['id']}")
+        answers = await asyncio.gather(*(create(live, f"https://{n}.example/") for n in "defg"))
+        assert sorted(status for status, _ in answers) == [201, 409, 409, 409]
     finally:
         await live.http.close()
 
