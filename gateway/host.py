@@ -26,6 +26,7 @@ from .errors import ConfigError, StartupError
 from .jobs.analytics import AnalyticsCollector
 from .jobs.inserter import JobInserter
 from .jobs.worker import Workers
+from .netguard import Guard, Policy
 from .oauth.client import OAuthClient
 from .outbound import OutboundClient, RetryPolicy, Timeouts
 from .plugins import LoadedPlugins, call_registration, load_plugins
@@ -87,6 +88,8 @@ class Gateway:
         self.analytics: AnalyticsCollector | None = None
         self.inserter = JobInserter(self)
         self.deliverer: Deliverer | None = None
+        # Every URL called on a client's behalf goes through it (webhook deliveries, media).
+        self.guard = Guard(Policy.from_settings(settings))
         self.checkpointer: Checkpointer | None = None
         call_registration(self.pm, "register_connectors", self.connectors)
         call_registration(self.pm, "register_sandboxes", self.sandboxes)

@@ -15,6 +15,7 @@ from typing import Any
 from . import clock
 from .errors import ConfigError
 from .eventloop import CHOICES as LOOP_CHOICES
+from .netguard.policy import parse_allowed
 
 DEFAULT_CONFIG = Path("config/gateway.toml")
 ENV_PREFIX = "GATEWAY_"
@@ -135,6 +136,19 @@ class WebhookSettings:
     # Deliver client webhooks from this process (the outbox is shared by all processes).
     background: bool = True
     poll_seconds: float = 1.0
+    # Active subscriptions a tenant may have: each costs a send per event.
+    max_endpoints_per_tenant: int = 20
+
+
+@dataclass(frozen=True, slots=True)
+class SecuritySettings:
+    # URLs the gateway calls for a client (webhook endpoints, media) may be on loopback,
+    # private or unique-local addresses. Unset: on in sandbox mode (a developer's local
+    # receiver), off in production. Link-local and metadata addresses are refused regardless.
+    allow_private_targets: bool | None = None
+    # Host names (`*.corp.example` for a domain's hosts) or IP addresses/networks an operator
+    # trusts although they are not public; never opens link-local or metadata addresses.
+    allowed_hosts: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,12 +206,19 @@ class Settings:
     webhooks: WebhookSettings = WebhookSettings()
     outbound: OutboundSettings = OutboundSettings()
     alerts: AlertSettings = AlertSettings()
+    security: SecuritySettings = SecuritySettings()
     platforms: Mapping[str, PlatformSettings] = field(default_factory=dict)
     source: str = "<defaults>"
 
     @property
     def sandbox_mode(self) -> bool:
         return self.core.mode == "sandbox"
+
+    @property
+    def allow_private_targets(self) -> bool:
+        """`security.allow_private_targets`, or the mode's default when it is not set."""
+        chosen = self.security.allow_private_targets
+        return self.sandbox_mode if chosen is None else chosen
 
     @property
     def data_path(self) -> Path:
@@ -264,6 +285,10 @@ def _coerce(key: str, value: Any, hint: Any, *, from_env: bool) -> Any:
             _coerce(f"{key}[{i}]", v, item_hint, from_env=from_env) for i, v in enumerate(value)
         )
     if origin in (types.UnionType, typing.Union):
+        # `X | None`: None is "not set" (a default only: TOML has no null), else an X.
+        arms = [arm for arm in typing.get_args(hint) if arm is not type(None)]
+        if len(arms) == 1 and len(typing.get_args(hint)) == 2:
+            return _coerce(key, value, arms[0], from_env=from_env)
         raise ConfigError(key, "unsupported setting type")
     return value
 
@@ -425,6 +450,16 @@ def _validate(settings: Settings) -> None:
     if alert_url and not re.match(r"^https?://[^/]+", alert_url):
         # Never echo the value: the URL is a secret.
         raise ConfigError("alerts.dlq_webhook_url", "must be an http(s) URL")
+    if settings.webhooks.max_endpoints_per_tenant < 1:
+        raise ConfigError("webhooks.max_endpoints_per_tenant", "must be at least 1")
+    for entry in settings.security.allowed_hosts:
+        try:
+            parse_allowed(entry)
+        except ValueError as err:
+            raise ConfigError(
+                "security.allowed_hosts",
+                f"{entry!r} is not a host name, *.domain, IP address or network ({err})",
+            ) from None
     for prefix in settings.oauth.allowed_return_urls:
         if not re.match(r"^https?://[^/]+", prefix):
             raise ConfigError("oauth.allowed_return_urls", f"{prefix!r} is not an http(s) URL")

@@ -89,3 +89,25 @@ def test_the_time_is_read_from_the_gateway_clock_only(path):
     # One clock, shiftable as a whole (GATEWAY_CLOCK_OFFSET): a read of the wall clock anywhere
     # else would take its decision on another date than the rest of the gateway.
     assert wall_clock_reads(path) == [], f"{path.relative_to(ROOT)}: use gateway.clock.now()"
+
+
+# Packages that call URLs clients gave (webhook endpoints, media to fetch): netguard's rooms.
+CLIENT_URL_PACKAGES = [ROOT / "gateway" / name for name in ("webhooks", "media")]
+
+
+@pytest.mark.parametrize(
+    "path",
+    python_files(*(p for p in CLIENT_URL_PACKAGES if p.is_dir())),
+    ids=lambda p: str(p.relative_to(ROOT)),
+)
+def test_client_given_urls_are_called_through_netguard_only(path):
+    # A session of its own would resolve and connect wherever DNS or a redirect says:
+    # these packages open their connections with gateway.netguard's Guard.session().
+    tree = ast.parse(path.read_text(), filename=str(path))
+    own = [
+        node.lineno
+        for node in ast.walk(tree)
+        if (isinstance(node, ast.Attribute) and node.attr in ("ClientSession", "TCPConnector"))
+        or (isinstance(node, ast.Name) and node.id in ("ClientSession", "TCPConnector"))
+    ]
+    assert own == [], f"{path.relative_to(ROOT)}:{own}: open sessions with gateway.netguard"

@@ -14,6 +14,7 @@ import aiohttp
 import structlog
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from yarl import URL
 
 from ..db import sqlite_hop
 from ..db.base import utcnow
@@ -21,6 +22,7 @@ from ..db.models import WebhookDeliveryRow, WebhookEndpointRow
 from ..db.outage import log_failed_pass
 from ..db.repositories import SecretRepository
 from ..ids import new_id
+from ..netguard import GuardedSession, TargetRefused
 from ..timefmt import rfc3339
 from .signing import sign
 
@@ -207,7 +209,7 @@ class Deliverer:
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
         self._task: asyncio.Task | None = None
-        self._http: aiohttp.ClientSession | None = None
+        self._http: GuardedSession | None = None
         self._slots = asyncio.Semaphore(CONCURRENCY)
         self._busy: set[str] = set()  # endpoints this process has claimed deliveries for
         self._lanes: set[asyncio.Task] = set()  # the background loop's lanes still sending
@@ -216,16 +218,23 @@ class Deliverer:
         self.passes = 0  # background passes made (each claims the due deliveries)
 
     def start(self) -> None:
-        self._http = _client()
+        self._http = self._client()
         self._task = asyncio.create_task(self._run(), name="webhook-deliverer")
 
     async def __aenter__(self) -> Deliverer:
         """Deliver by hand (tests, a one-off drain) without the background loop."""
-        self._http = _client()
+        self._http = self._client()
         return self
 
     async def __aexit__(self, *exc_info) -> None:
         await self._http.close()
+
+    def _client(self) -> GuardedSession:
+        # Never a redirect: a 307 would re-send the signed body to wherever it points.
+        timeout = SEND_TIMEOUT_SECONDS
+        return self.gateway.guard.session(
+            max_redirects=0, total_timeout=timeout, connect_timeout=timeout
+        )
 
     def wake(self) -> None:
         self._wake.set()
@@ -343,10 +352,16 @@ class Deliverer:
             "Gateway-Event": delivery.event,
             "Gateway-Delivery": delivery.id,
         }
-        status, error = None, None
+        status, error, refused = None, None, None
         try:
-            async with self._http.post(endpoint.url, data=body, headers=headers) as response:
+            request = self._http.request("POST", endpoint.url, data=body, headers=headers)
+            async with request as response:
                 status = response.status
+        except TargetRefused as err:
+            # The guard refused the URL or what it resolved to: sending again would be refused
+            # again, so the delivery fails now rather than after 3 days of retries.
+            refused = err
+            error = f"target_refused: {err.detail}"
         except (aiohttp.ClientError, TimeoutError) as err:
             error = type(err).__name__
         now = utcnow()
@@ -354,6 +369,17 @@ class Deliverer:
         outcome: dict = {"attempts": attempts, "last_status": status, "last_error": error}
         if status is not None and 200 <= status < 300:
             outcome.update(status="delivered", delivered_at=now)
+        elif refused is not None:
+            outcome.update(status="failed")
+            log.warning(
+                "webhooks.delivery_refused",
+                delivery_id=delivery.id,
+                endpoint_id=endpoint.id,
+                # The host only: an endpoint's path or query may carry the client's own secret.
+                host=URL(endpoint.url).host,
+                reason=refused.kind,
+                detail=refused.detail,
+            )
         elif now - delivery.created_at > GIVE_UP_AFTER:
             outcome.update(status="failed")
         else:
@@ -388,10 +414,6 @@ def due_query(now: datetime, limit: int, *, busy: set[str] = frozenset(), skip_l
     if skip_locked:
         query = query.with_for_update(skip_locked=True, of=WebhookDeliveryRow)
     return query
-
-
-def _client() -> aiohttp.ClientSession:
-    return aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=SEND_TIMEOUT_SECONDS))
 
 
 async def _fenced_update(session: AsyncSession, claimed: _Claimed, **values: object) -> bool:

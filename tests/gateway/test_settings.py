@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from gateway.errors import ConfigError
-from gateway.settings import load_settings
+from gateway.settings import load_settings, settings_from_mapping
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -125,3 +125,32 @@ def test_interpolation_default_is_used_when_variable_missing(tmp_path):
 def test_missing_named_config_file_is_an_error(tmp_path):
     with pytest.raises(ConfigError, match="config file not found"):
         load_settings(tmp_path / "absent.toml", environ={})
+
+
+def test_security_settings_default_by_mode_and_are_checked():
+    assert settings_from_mapping({}).allow_private_targets  # sandbox mode
+    production = {"core": {"mode": "production"}, "vault": {"keys": ["k:" + "A" * 43 + "="]}}
+    assert not settings_from_mapping(production).allow_private_targets
+    assert settings_from_mapping(
+        {**production, "security": {"allow_private_targets": True}}
+    ).allow_private_targets
+    settings = load_settings(
+        ROOT / "config" / "gateway.toml",
+        environ={
+            "GATEWAY_SECURITY_ALLOW_PRIVATE_TARGETS": "false",
+            "GATEWAY_SECURITY_ALLOWED_HOSTS": "hooks.corp.example,10.20.0.0/16,*.svc.internal",
+        },
+    )
+    assert not settings.allow_private_targets
+    assert settings.security.allowed_hosts == (
+        "hooks.corp.example",
+        "10.20.0.0/16",
+        "*.svc.internal",
+    )
+    for bad in (["a..b"], ["10.0.0.0/33"], ["http://x.example/"]):
+        with pytest.raises(ConfigError, match=r"security\.allowed_hosts"):
+            settings_from_mapping({"security": {"allowed_hosts": bad}})
+    with pytest.raises(ConfigError, match=r"security\.allow_private_targets"):
+        settings_from_mapping({"security": {"allow_private_targets": "sometimes"}})
+    with pytest.raises(ConfigError, match=r"webhooks\.max_endpoints_per_tenant"):
+        settings_from_mapping({"webhooks": {"max_endpoints_per_tenant": 0}})

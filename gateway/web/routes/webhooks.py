@@ -8,11 +8,11 @@ import secrets
 from urllib.parse import urlsplit
 
 from aiohttp import web
-from sqlalchemy import select
+from sqlalchemy import func, select
 
-from ...db.models import WebhookEndpointRow
+from ...db.models import TenantRow, WebhookEndpointRow
 from ...db.repositories import SecretRepository
-from ...errors import BadRequest, FieldProblem, ResourceNotFound
+from ...errors import BadRequest, Conflict, FieldProblem, ResourceNotFound
 from ...ids import new_id
 from ...timefmt import rfc3339
 from ...webhooks.outbox import EVENTS
@@ -29,7 +29,15 @@ CREATE = {
         "url": {
             "type": "string",
             "maxLength": 2000,
-            "pattern": f"^https?://[A-Za-z0-9.-]+(:{_PORT})?(/[!-~]*)?$",
+            "pattern": f"^https?://([A-Za-z0-9.-]+|\\[[0-9A-Fa-f:.]+\\])(:{_PORT})?(/[!-~]*)?$",
+            "description": (
+                "Where events are POSTed. Must reach a public address: loopback, private and "
+                "unique-local ones only where the operator allows them "
+                "(`security.allow_private_targets`, on by default in sandbox mode; "
+                "`security.allowed_hosts`), link-local and cloud metadata ones never. Checked "
+                "here as far as the URL shows, and again on every delivery once the name is "
+                "resolved. Redirects are not followed."
+            ),
         },
         "events": {
             "type": "array",
@@ -96,7 +104,11 @@ def install(spec: ApiSpec, gateway) -> None:
         summary="Subscribe a URL to events",
         tags=tags,
         request_body={"required": True, "content": {"application/json": {"schema": create}}},
-        responses={201: json_response(ENDPOINT, "Created; the secret is shown this once")},
+        responses={
+            201: json_response(ENDPOINT, "Created; the secret is shown this once"),
+            409: problem("The tenant has `webhooks.max_endpoints_per_tenant` endpoints already"),
+            422: problem("The URL's target is refused (field `url`)"),
+        },
     )(create_endpoint)
     spec.route(
         "GET",
@@ -119,10 +131,26 @@ async def create_endpoint(request: web.Request) -> web.Response:
     gateway = request.config_dict[GATEWAY]
     body = await json_body(request, create_schema(gateway.client_events))
     _check_url(body["url"])
-    gateway = request.config_dict[GATEWAY]
+    gateway.guard.policy.check_url(body["url"], field="url")
     tenant_id = principal_of(request).tenant_id
     secret = "whsec_" + secrets.token_urlsafe(32)
+    cap = gateway.settings.webhooks.max_endpoints_per_tenant
     async with gateway.transaction() as session:
+        # The tenant's row locked (PostgreSQL; SQLite has one writer), so two creations at
+        # once cannot both see room for one more.
+        await session.execute(
+            select(TenantRow.id).where(TenantRow.id == tenant_id).with_for_update()
+        )
+        active = await session.scalar(
+            select(func.count())
+            .select_from(WebhookEndpointRow)
+            .where(WebhookEndpointRow.tenant_id == tenant_id, WebhookEndpointRow.active.is_(True))
+        )
+        if active >= cap:
+            raise Conflict(
+                f"this tenant has {active} webhook endpoints, the most allowed "
+                f"({cap}, webhooks.max_endpoints_per_tenant); delete one first"
+            )
         sealed = await SecretRepository(session, gateway.vault).store(
             secret, purpose=SECRET_PURPOSE, tenant_id=tenant_id
         )
