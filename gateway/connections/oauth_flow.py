@@ -137,7 +137,6 @@ async def follow(
     :raises LinkRefused: unknown link, already followed, or expired.
     """
     now = utcnow()
-    cookie = None
     async with gateway.transaction() as session:
         repo = OAuthStateRepository(session)
         record = await repo.by_link(binding.digest(link_id))
