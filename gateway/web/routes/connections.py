@@ -1,6 +1,8 @@
-"""Connections: OAuth start and callback, API-key connections, and the connections API."""
+"""Connections: OAuth start, go link and callback, API-key connections, the connections API."""
 
 from __future__ import annotations
+
+from urllib.parse import urlsplit
 
 from aiohttp import web
 
@@ -435,7 +437,11 @@ def _spend_cookie(request: web.Request, response: web.StreamResponse) -> web.Str
     if state:
         name = oauth_binding.cookie_name(oauth_flow.state_hash(state))
         if name in request.cookies:
-            response.del_cookie(name, path=request.path)
+            # The path it was set with: the public one, which a proxy's prefix may lengthen.
+            callback = oauth_flow.callback_url(
+                request.config_dict[GATEWAY], request.match_info["platform"]
+            )
+            response.del_cookie(name, path=urlsplit(callback).path)
     return response
 
 

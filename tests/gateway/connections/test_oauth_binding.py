@@ -146,3 +146,9 @@ async def test_two_flows_in_one_browser_both_complete(live):
     assert (await live.follow_callback(second_callback))[0] == 200
     assert (await live.follow_callback(first_callback))[0] == 200
     assert await count(live, ConnectionRow) == 2
+
+
+async def test_the_callback_clears_the_binding_cookie(live):
+    status, _, _ = await live.connect()
+    assert status == 200
+    assert not [c for c in live.http.cookie_jar if c.key.startswith("gw_oauth_")]
