@@ -46,6 +46,19 @@ def test_the_cookie_is_secure_when_the_gateway_is_served_over_https():
     assert cookie.secure and cookie.path == "/base/api/oauth/x/callback" and cookie.max_age == 30
 
 
+def test_the_state_is_derived_from_the_link_under_the_vault_key():
+    from gateway.connections.oauth_binding import new_link_id, state_for
+    from gateway.vault import Vault, generate_key
+
+    vault = Vault.from_entries([f"k1:{generate_key()}"])
+    other = Vault.from_entries([f"k1:{generate_key()}"])
+    link = new_link_id()
+    assert state_for(vault, link) == state_for(vault, link)  # the go route rebuilds it
+    assert len(state_for(vault, link)) == 43 and state_for(vault, link) != link
+    assert state_for(vault, new_link_id()) != state_for(vault, link)
+    assert state_for(other, link) != state_for(vault, link)  # not computable without the key
+
+
 async def test_the_go_link_can_be_followed_once(live):
     started = await live.start()
     await open_link(live.http, started["authorizationUrl"])
