@@ -29,6 +29,7 @@ sys.path.insert(0, str(ROOT / "tests" / "fixtures" / "example-plugin" / "src"))
 
 from gateway import admin  # noqa: E402
 from gateway.host import Gateway  # noqa: E402
+from gateway.ops.browser import browser, consent  # noqa: E402
 from gateway.settings import settings_from_mapping  # noqa: E402
 from gateway.vault import generate_key  # noqa: E402
 from gateway.web.app import create_app  # noqa: E402
@@ -117,13 +118,12 @@ async def start_example_gateway(
 async def oauth_connect(http: aiohttp.ClientSession, base: str, login_as: str) -> str:
     """One OAuth round trip (start, consent, callback) as ``login_as``: the new connection's id.
 
-    ``http`` carries the tenant's API key; the example sandbox approves at once.
+    ``http`` carries the tenant's API key and a browser's cookie jar (``browser()``); the
+    example sandbox approves at once.
     """
     async with http.post(f"{base}/api/oauth/{PLATFORM}/start", json={}) as r:
         started = await r.json()
-    url = started["authorizationUrl"] + f"&login_as={login_as}"
-    async with http.get(url, allow_redirects=False) as consent:
-        callback = consent.headers["Location"]
+    callback = await consent(http, started["authorizationUrl"], query={"login_as": login_as})
     async with http.get(callback) as r:
         assert r.status == 200, await r.text()
         return (await r.json())["connectionId"]
@@ -133,7 +133,7 @@ async def main(rounds: int, connections: int) -> None:
     runner, gateway, base, key = await start_example_gateway()
     headers = {"Authorization": f"Bearer {key}"}
     try:
-        async with aiohttp.ClientSession(headers=headers) as http:
+        async with browser(headers=headers) as http:
 
             async def oauth_round_trip(login_as: str) -> str:
                 return await oauth_connect(http, base, login_as)

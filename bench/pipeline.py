@@ -72,6 +72,7 @@ from gateway.eventloop import (  # noqa: E402
     loop_name,
 )
 from gateway.jobs.worker import Workers  # noqa: E402
+from gateway.ops.browser import browser  # noqa: E402
 
 POSTS = "/api.examplesocial.test/v1/pages/{page}/posts"
 ME = "/api.examplesocial.test/v1/me"
@@ -152,7 +153,7 @@ async def start(database_url: str | None, concurrency: int, tenants: int, connec
     for n in range(connections):
         key = keys[n % len(keys)]
         auth = {"Authorization": f"Bearer {key}"}
-        async with aiohttp.ClientSession(headers=auth) as tenant_http:
+        async with browser(headers=auth) as tenant_http:
             connection_id = await oauth_connect(tenant_http, base, f"bench-user-{n}")
             async with tenant_http.get(f"{base}/api/connections/{connection_id}/accounts") as r:
                 accounts = (await r.json())["data"]

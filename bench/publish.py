@@ -139,22 +139,21 @@ async def serve(database_url: str, profile: str | None, synchronous: str | None)
     """Start the gateway, connect one account, print where, then serve until stdin closes."""
     sys.path.insert(0, str(ROOT / "tests" / "fixtures" / "example-plugin" / "src"))
     sys.path.insert(0, str(ROOT / "bench"))
-    import aiohttp
     from connections import PLATFORM, start_example_gateway
     from sqlalchemy import func, select, text
 
     from gateway.db.models import PublishJobRow
+    from gateway.ops.browser import browser, consent
     from gateway.web.app import freeze_startup_objects
 
     runner, gateway, base, key = await start_example_gateway(database_url, jobs={"concurrency": 0})
     if synchronous:
         await _sqlite_synchronous(gateway, synchronous)
     headers = {"Authorization": f"Bearer {key}"}
-    async with aiohttp.ClientSession(headers=headers) as http:
+    async with browser(headers=headers) as http:
         async with http.post(f"{base}/api/oauth/{PLATFORM}/start", json={}) as r:
             started = await r.json()
-        async with http.get(started["authorizationUrl"], allow_redirects=False) as consent:
-            callback = consent.headers["Location"]
+        callback = await consent(http, started["authorizationUrl"])
         async with http.get(callback) as r:
             connection_id = (await r.json())["connectionId"]
         async with http.get(f"{base}/api/connections/{connection_id}/accounts") as r:

@@ -1,12 +1,13 @@
-"""The OAuth 2.0 authorization code flow every OAuth platform shares: start, then callback."""
+"""The OAuth 2.0 authorization code flow every OAuth platform shares: start, go link, callback."""
 
 from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlencode, urlsplit, urlunsplit
 
 import structlog
 
@@ -16,11 +17,8 @@ from ..db.models import OAuthStateRow
 from ..db.repositories import SecretRepository
 from ..errors import (
     ApiError,
-    BadRequest,
     Conflict,
-    FieldProblem,
     GatewayError,
-    InvalidInput,
     NeedsReauth,
     PermissionDenied,
     PlatformError,
@@ -29,13 +27,13 @@ from ..errors import (
 )
 from ..host import Gateway
 from ..outbound import route_url
-from ..settings import Settings
 from ..types import OAuth2Spec
+from . import oauth_binding as binding
+from .return_urls import check_return_url
 from .service import Saved, save_connection
 
 log = structlog.get_logger("gateway.oauth")
 VERIFIER_PURPOSE = "pkce_verifier"
-_LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "0.0.0.0"})  # noqa: S104 (compared, not bound)
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +56,18 @@ class CallbackRefused(GatewayError):
         self.return_url = return_url
 
 
+class LinkRefused(GatewayError):
+    """The go link cannot be followed (unknown, already followed, expired): start again."""
+
+    status = 410
+    title = "Authorization link refused"
+
+    def __init__(self, code: str, detail: str, *, status: int = 410):
+        super().__init__(detail)
+        self.code = code
+        self.status = status
+
+
 def state_hash(state: str) -> str:
     return hashlib.sha256(state.encode()).hexdigest()
 
@@ -65,44 +75,6 @@ def state_hash(state: str) -> str:
 def callback_url(gateway: Gateway, platform: str) -> str:
     """One callback path per platform (no mix-up between authorization servers)."""
     return f"{gateway.settings.base_url}/api/oauth/{platform}/callback"
-
-
-def check_return_url(gateway: Gateway, return_url: str | None) -> None:
-    """Only allow-listed return URLs: the callback must never be an open redirect."""
-    if return_url is None:
-        return
-    parts = urlsplit(return_url)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise BadRequest(
-            "returnUrl must be an absolute http(s) URL",
-            errors=[FieldProblem("returnUrl", "invalid", "use an absolute http(s) URL")],
-        )
-    if not any(_under(return_url, prefix) for prefix in allowed_return_urls(gateway.settings)):
-        raise InvalidInput(
-            "returnUrl is neither under the gateway's own URL nor in oauth.allowed_return_urls",
-            errors=[FieldProblem("returnUrl", "not_allowed", "ask the operator to allow it")],
-        )
-
-
-def allowed_return_urls(settings: Settings) -> tuple[str, ...]:
-    """The configured prefixes, and always the gateway's own base URL.
-
-    The gateway's own pages are no open redirect, and listing them in the config tied the list
-    to one port: after ``GATEWAY_SERVER_PORT=8090`` the natural returnUrl was refused.
-    """
-    own = [f"{settings.base_url}/"]
-    if not settings.server.public_url and settings.server.host in _LOCAL_HOSTS:
-        # A browser on this machine reaches a loopback or all-interfaces listener by either name.
-        port = settings.server.port
-        own += [f"http://127.0.0.1:{port}/", f"http://localhost:{port}/"]
-    return (*settings.oauth.allowed_return_urls, *own)
-
-
-def _under(url: str, prefix: str) -> bool:
-    # Compare origins exactly, then paths by prefix: "https://app.example" must not allow
-    # "https://app.example.evil.com".
-    a, b = urlsplit(url), urlsplit(prefix)
-    return (a.scheme, a.netloc) == (b.scheme, b.netloc) and a.path.startswith(b.path or "/")
 
 
 async def start(
@@ -121,13 +93,14 @@ async def start(
         raise UnsupportedCapability(
             f"{platform} connects with an API key: POST /api/connections instead"
         )
-    check_return_url(gateway, return_url)
+    return_url = check_return_url(gateway.settings, return_url)
     if connection_id is not None:
         async with gateway.session() as session:
             existing = await ConnectionRepository(session).get(connection_id, tenant_id=tenant_id)
         if existing is None or existing.platform != platform:
             raise ResourceNotFound(f"no {platform} connection {connection_id}")
-    state = secrets.token_urlsafe(32)  # 256 bits
+    link_id = binding.new_link_id()
+    state = binding.state_for(gateway.vault, link_id)
     verifier = secrets.token_urlsafe(64) if spec.pkce else None
     now = utcnow()
     expires_at = now + timedelta(seconds=gateway.settings.oauth.state_ttl_seconds)
@@ -147,8 +120,63 @@ async def start(
                 connection_id=connection_id,
                 verifier_secret_id=verifier_id,
                 expires_at=expires_at,
+                go_hash=binding.digest(link_id),
             )
         )
+    # The client gets the gateway's go link, never the platform's URL: the browser that follows
+    # it is the one the state is bound to.
+    url = binding.go_url(gateway.settings.base_url, platform, link_id)
+    return Started(url, state, expires_at)
+
+
+async def follow(
+    gateway: Gateway, platform: str, link_id: str
+) -> tuple[str, binding.BindingCookie]:
+    """Bind the state to the browser following its go link, once; the platform's consent URL.
+
+    :raises LinkRefused: unknown link, already followed, or expired.
+    """
+    now = utcnow()
+    async with gateway.transaction() as session:
+        repo = OAuthStateRepository(session)
+        record = await repo.by_link(binding.digest(link_id))
+        state = binding.state_for(gateway.vault, link_id)
+        if record is None or record.platform != platform or record.state_hash != state_hash(state):
+            raise LinkRefused(
+                "unknown_link", "no such authorization link: start connecting again", status=404
+            )
+        if record.followed_at is not None or record.used_at is not None:
+            # A second browser must not take over a flow the first one is in.
+            raise LinkRefused(
+                "link_used",
+                "this authorization link was already opened; it works once: start connecting "
+                "again from the application",
+            )
+        if record.expires_at <= now:
+            raise LinkRefused(
+                "link_expired", "this authorization link has expired: start connecting again"
+            )
+        cookie = binding.new_cookie(
+            record.state_hash,
+            callback=callback_url(gateway, platform),
+            expires_at=record.expires_at,
+            now=now,
+        )
+        if not await repo.follow(record.state_hash, binding.digest(cookie.value), now):
+            raise LinkRefused(
+                "link_used", "this authorization link was already opened; it works once"
+            )
+        verifier = None
+        if record.verifier_secret_id:
+            opened = await SecretRepository(session, gateway.vault).open(record.verifier_secret_id)
+            verifier = opened.reveal() if opened else None
+    return platform_url(gateway, platform, state, verifier), cookie
+
+
+def platform_url(gateway: Gateway, platform: str, state: str, verifier: str | None) -> str:
+    """The platform's consent URL for this state (its sandbox's, in sandbox mode)."""
+    connector = gateway.connector(platform)
+    spec = type(connector).auth
     url = connector.oauth.authorization_url(
         redirect_uri=callback_url(gateway, platform),
         state=state,
@@ -157,13 +185,16 @@ async def start(
         extra=connector.authorize_params(),
     )
     # The browser must reach the sandbox's consent page in sandbox mode.
-    return Started(route_url(url, gateway.sandbox_url(platform)), state, expires_at)
+    return route_url(url, gateway.sandbox_url(platform))
 
 
 async def finish(
-    gateway: Gateway, platform: str, query: dict[str, str]
+    gateway: Gateway, platform: str, query: Mapping[str, str], cookies: Mapping[str, str]
 ) -> tuple[Saved, str | None]:
     """Complete an authorization from the platform's redirect; refusals create nothing.
+
+    Only the browser that followed the state's go link completes it (``cookies`` carries the
+    binding); any other is refused before the code is looked at.
 
     :raises CallbackRefused: with the error code for the client's returnUrl.
     """
@@ -192,6 +223,15 @@ async def finish(
         elif record.expires_at <= now:
             refusal = CallbackRefused(
                 "invalid_state", "this state has expired", return_url=return_url
+            )
+        elif not binding.is_bound(record, cookies):
+            # Another browser than the one that opened the link (a consent URL or state passed
+            # on, or a forged callback): its returnUrl is not this browser's to be sent to.
+            refusal = CallbackRefused(
+                "browser_mismatch",
+                "this authorization was started in another browser, or its cookie expired: "
+                "start connecting again",
+                return_url=None,
             )
         if not await repo.consume(record.state_hash, now) and refusal is None:
             refusal = CallbackRefused(
@@ -287,5 +327,7 @@ def _fresh_credentials(platform: str, authorization):
 
 
 def redirect_target(return_url: str, params: dict[str, str]) -> str:
-    separator = "&" if urlsplit(return_url).query else "?"
-    return f"{return_url}{separator}{urlencode(params)}"
+    """``return_url`` with ``params`` added to its query (before any fragment)."""
+    parts = urlsplit(return_url)
+    query = f"{parts.query}&{urlencode(params)}" if parts.query else urlencode(params)
+    return urlunsplit(parts._replace(query=query))

@@ -187,6 +187,30 @@ class OAuthStateRepository:
         )
         return result.rowcount == 1
 
+    async def by_link(self, go_hash: str) -> OAuthStateRow | None:
+        result = await self.session.execute(
+            select(OAuthStateRow)
+            .where(OAuthStateRow.go_hash == go_hash)
+            .execution_options(populate_existing=True)
+        )
+        return result.scalar_one_or_none()
+
+    async def follow(self, state_hash: str, binding_hash: str, now: datetime) -> bool:
+        """Bind a state to a browser, once: of two follows of one go link, one wins."""
+        result = await self.session.execute(
+            update(OAuthStateRow)
+            .where(
+                and_(
+                    OAuthStateRow.state_hash == state_hash,
+                    OAuthStateRow.followed_at.is_(None),
+                    OAuthStateRow.used_at.is_(None),
+                )
+            )
+            .values(followed_at=now, binding_hash=binding_hash)
+            .execution_options(synchronize_session=False)
+        )
+        return result.rowcount == 1
+
 
 class HealthCheckRepository:
     def __init__(self, session: AsyncSession) -> None:

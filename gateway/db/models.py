@@ -142,6 +142,11 @@ class OAuthStateRow(Base):
     expires_at: Mapped[datetime] = mapped_column()
     used_at: Mapped[datetime | None] = mapped_column(default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The one-time go link (``/oauth/{platform}/go/{id}``) and the browser it bound the state
+    # to: hashes only, so a database read gives neither the link nor the cookie.
+    go_hash: Mapped[str | None] = mapped_column(String(64), unique=True, index=True, default=None)
+    followed_at: Mapped[datetime | None] = mapped_column(default=None)
+    binding_hash: Mapped[str | None] = mapped_column(String(64), default=None)
 
 
 class HealthCheckRow(Base):

@@ -88,6 +88,8 @@ def routes(document: dict[str, Any]) -> str:
 def _operation(path: str, method: str, operation: dict[str, Any]) -> str:
     auth = "Needs an API key." if operation["security"] else "No API key."
     parts = [f"#### `{method.upper()} {path}`", f"{operation['summary']}. {auth}"]
+    if operation.get("description"):
+        parts.append(operation["description"])
     if operation.get("parameters"):
         rows = [
             (

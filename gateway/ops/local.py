@@ -19,6 +19,7 @@ from ..admin import create_tenant
 from ..connector import Connector
 from ..settings import Settings
 from ..types import ApiKeySpec, OAuth2Spec
+from .browser import ConsentError, browser, consent
 
 TERMINAL = frozenset({"published", "dead", "cancelled"})
 
@@ -153,7 +154,8 @@ class ServedGateway:
         try:
             port = await self.bind(self._runner)
             self.base = f"http://127.0.0.1:{port}"
-            self.http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60))
+            # A browser's cookie jar: OAuth callbacks need the cookie the go link sets.
+            self.http = browser(timeout=aiohttp.ClientTimeout(total=60))
             self.key = await self.sign_in()
         except BaseException:
             await self.__aexit__()
@@ -303,17 +305,10 @@ class LocalGateway(ServedGateway):
 
     async def _connect_oauth(self, platform: str) -> str:
         started = await self.api("POST", f"/api/oauth/{platform}/start", json={})
-        url = started["authorizationUrl"]
-        async with self.http.get(url, allow_redirects=False) as consent:
-            if consent.status == 200:  # a consent page that asks: press Allow
-                async with self.http.post(
-                    url, data={"decision": "allow"}, allow_redirects=False
-                ) as allowed:
-                    callback = allowed.headers.get("Location")
-            else:
-                callback = consent.headers.get("Location")
-        if not callback:
-            raise ApiError(consent.status, "the consent page did not redirect")
+        try:
+            callback = await consent(self.http, started["authorizationUrl"])
+        except ConsentError as err:
+            raise ApiError(502, str(err)) from err
         async with self.http.get(callback, allow_redirects=False) as response:
             body = await response.json(content_type=None)
             if response.status != 200 or "connectionId" not in body:

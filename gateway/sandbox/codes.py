@@ -78,6 +78,10 @@ class AuthorizationCodes:
             raise InvalidGrant("client_mismatch", "code was issued to another client")
         if redirect_uri != record.redirect_uri:
             raise InvalidGrant("redirect_uri_mismatch", "redirect_uri differs from authorization")
+        if record.code_challenge is None and code_verifier:
+            # RFC 9700 §2.1.1: a verifier for a code issued without a challenge is a PKCE
+            # downgrade (a code from a flow that skipped PKCE, injected into one that did not).
+            raise InvalidGrant("pkce_unexpected", "code_verifier sent for a code without PKCE")
         if record.code_challenge is not None:
             if not code_verifier:
                 raise InvalidGrant("pkce_required", "code_verifier is required")

@@ -20,7 +20,8 @@ class InvalidGrant(Exception):
     """A refresh token, code or token to exchange was refused; ``reason`` says why.
 
     Reasons: a TokenStatus value (``unknown``, ``expired``, ``revoked``) or, for codes, ``used``,
-    ``client_mismatch``, ``redirect_uri_mismatch``, ``pkce_required``, ``pkce_mismatch``.
+    ``client_mismatch``, ``redirect_uri_mismatch``, ``pkce_required``, ``pkce_mismatch``,
+    ``pkce_unexpected``.
     """
 
     def __init__(self, reason: str, message: str) -> None:

@@ -139,6 +139,7 @@ class Operation:
     tags: tuple[str, ...] = ()
     parameters: tuple[dict[str, Any], ...] = ()
     request_body: dict[str, Any] | None = None
+    description: str = ""
 
     def operation_id(self) -> str:
         return self.handler.__name__
@@ -185,6 +186,7 @@ class ApiSpec:
         tags: tuple[str, ...] = (),
         parameters: tuple[dict[str, Any], ...] = (),
         request_body: dict[str, Any] | None = None,
+        description: str = "",
     ) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
             self.add(
@@ -198,6 +200,7 @@ class ApiSpec:
                     tags,
                     parameters,
                     request_body,
+                    description,
                 )
             )
             return handler
@@ -238,6 +241,7 @@ class ApiSpec:
             item: dict[str, Any] = {
                 "operationId": op.operation_id(),
                 "summary": op.summary,
+                **({"description": op.description} if op.description else {}),
                 "tags": list(op.tags),
                 "responses": responses,
             }

@@ -1,10 +1,12 @@
-"""Connections: OAuth start and callback, API-key connections, and the connections API."""
+"""Connections: OAuth start, go link and callback, API-key connections, the connections API."""
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from aiohttp import web
 
-from ...connections import oauth_flow
+from ...connections import oauth_binding, oauth_flow
 from ...connections.health import check_connection
 from ...connections.service import (
     connect_api_key,
@@ -205,6 +207,13 @@ def install(spec: ApiSpec) -> None:
         "POST",
         "/api/oauth/{platform}/start",
         summary="Start connecting an OAuth account",
+        description=(
+            "Send the user's browser to `authorizationUrl` as it is. It points at the gateway "
+            "(`GET /oauth/{platform}/go/{linkId}`), which works once: it binds the flow to that "
+            "browser with a short-lived cookie and sends it on to the platform's consent page. "
+            "The callback completes only in that browser. `state` is for your records; keep it "
+            "on your server. See [Connecting accounts](#connecting-accounts-oauth)."
+        ),
         tags=tags,
         parameters=(PLATFORM_PARAM,),
         request_body={"content": {"application/json": {"schema": START_BODY}}},
@@ -219,6 +228,31 @@ def install(spec: ApiSpec) -> None:
     )(oauth_start)
     spec.route(
         "GET",
+        "/oauth/{platform}/go/{linkId}",
+        summary="Where authorizationUrl points: binds the flow to this browser, then on to the "
+        "platform",
+        auth=False,
+        tags=tags,
+        parameters=(
+            PLATFORM_PARAM,
+            {
+                "name": "linkId",
+                "in": "path",
+                "required": True,
+                "schema": {"type": "string", "maxLength": 100},
+            },
+        ),
+        responses={
+            302: {
+                "description": "To the platform's consent page, with a short-lived HttpOnly "
+                "cookie (SameSite=Lax, Path: the callback) that the callback requires"
+            },
+            404: problem("No such link"),
+            410: problem("The link was already opened (it works once), or has expired"),
+        },
+    )(oauth_go)
+    spec.route(
+        "GET",
         "/api/oauth/{platform}/callback",
         summary="Where the platform sends the browser back",
         auth=False,
@@ -227,7 +261,10 @@ def install(spec: ApiSpec) -> None:
         responses={
             200: json_response(CALLBACK_RESULT),
             302: {"description": "Back to returnUrl with connectionId or error"},
-            400: problem("Refused: bad, expired or reused state, denied consent"),
+            400: problem(
+                "Refused: bad, expired or reused state, a browser other than the one that "
+                "opened authorizationUrl (`browser_mismatch`), denied consent"
+            ),
             409: problem("A reconnect brought back a different account"),
             422: problem("Required permissions not granted"),
             502: problem("The platform refused"),
@@ -323,27 +360,81 @@ async def oauth_start(request: web.Request) -> web.Response:
     )
 
 
+NO_REFERRER = {"Referrer-Policy": "no-referrer", "Cache-Control": "no-store"}
+
+
+async def oauth_go(request: web.Request) -> web.StreamResponse:
+    platform = request.match_info["platform"]
+    try:
+        target, cookie = await oauth_flow.follow(
+            request.config_dict[GATEWAY], platform, request.match_info["linkId"]
+        )
+    except oauth_flow.LinkRefused as refused:
+        return problem_response(
+            refused.status, refused.title, refused.detail, code=refused.code, headers=NO_REFERRER
+        )
+    response = _found(target)
+    # Lax, not Strict: the platform sends the browser back with a top-level GET from its site.
+    response.set_cookie(
+        cookie.name,
+        cookie.value,
+        max_age=cookie.max_age,
+        path=cookie.path,
+        secure=cookie.secure,
+        httponly=True,
+        samesite="Lax",
+    )
+    return response
+
+
 async def oauth_callback(request: web.Request) -> web.StreamResponse:
-    no_referrer = {"Referrer-Policy": "no-referrer", "Cache-Control": "no-store"}
     try:
         saved, return_url = await oauth_flow.finish(
-            request.config_dict[GATEWAY], request.match_info["platform"], dict(request.query)
+            request.config_dict[GATEWAY],
+            request.match_info["platform"],
+            request.query,
+            request.cookies,
         )
     except oauth_flow.CallbackRefused as refused:
         if refused.return_url:
             target = oauth_flow.redirect_target(
                 refused.return_url, {"error": refused.code, "error_description": refused.detail}
             )
-            raise web.HTTPFound(target, headers=no_referrer) from None
-        return problem_response(
-            refused.status, refused.title, refused.detail, code=refused.code, headers=no_referrer
-        )
+            response: web.StreamResponse = _found(target)
+        else:
+            response = problem_response(
+                refused.status,
+                refused.title,
+                refused.detail,
+                code=refused.code,
+                headers=NO_REFERRER,
+            )
+        return _spend_cookie(request, response)
     if return_url:
         target = oauth_flow.redirect_target(return_url, {"connectionId": saved.connection.id})
-        raise web.HTTPFound(target, headers=no_referrer)
-    return web.json_response(
-        {"connectionId": saved.connection.id, "created": saved.created}, headers=no_referrer
+        return _spend_cookie(request, _found(target))
+    response = web.json_response(
+        {"connectionId": saved.connection.id, "created": saved.created}, headers=NO_REFERRER
     )
+    return _spend_cookie(request, response)
+
+
+def _found(target: str) -> web.Response:
+    return web.Response(status=302, headers={"Location": target, **NO_REFERRER})
+
+
+def _spend_cookie(request: web.Request, response: web.StreamResponse) -> web.StreamResponse:
+    """The state is spent whatever the outcome: its binding cookie has no further use."""
+    state = request.query.get("state")
+    if state:
+        name = oauth_binding.cookie_name(oauth_flow.state_hash(state))
+        if name in request.cookies:
+            # The path it was set with: the public one, which a proxy's prefix may lengthen.
+            callback = oauth_flow.callback_url(
+                request.config_dict[GATEWAY], request.match_info["platform"]
+            )
+            response.del_cookie(name, path=urlsplit(callback).path)
+    return response
 
 
 async def create_connection(request: web.Request) -> web.Response:

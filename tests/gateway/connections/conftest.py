@@ -10,6 +10,7 @@ import pytest
 
 from gateway import admin
 from gateway.host import Gateway
+from gateway.ops.browser import browser, consent
 from gateway.web.app import create_app
 
 from ...conftest import auth, settings_for
@@ -59,19 +60,18 @@ class Live:
         async with self.http.post(url, data=revoke) as response:
             assert response.status == 200
 
+    async def start(self, *, key=None, **body) -> dict:
+        status, started = await self.api("POST", f"/api/oauth/{PLATFORM}/start", json=body, key=key)
+        assert status == 200, started
+        return started
+
     async def connect(
         self, *, return_url: str | None = None, login_as: str | None = None, key=None
     ) -> tuple[int, dict | None, str | None]:
-        """The browser's trip: start, the consent page (auto-approved), the callback."""
-        body = {"returnUrl": return_url} if return_url else {}
-        status, started = await self.api("POST", f"/api/oauth/{PLATFORM}/start", json=body, key=key)
-        assert status == 200, started
-        url = started["authorizationUrl"]
-        if login_as:
-            url += f"&login_as={login_as}"
-        async with self.http.get(url, allow_redirects=False) as consent:
-            assert consent.status == 302, await consent.text()
-            callback = consent.headers["Location"]
+        """The browser's trip: start, the go link, the consent page (auto-approved), callback."""
+        started = await self.start(key=key, **({"returnUrl": return_url} if return_url else {}))
+        query = {"login_as": login_as} if login_as else None
+        callback = await consent(self.http, started["authorizationUrl"], query=query)
         return await self.follow_callback(callback)
 
     async def follow_callback(self, callback: str) -> tuple[int, dict | None, str | None]:
@@ -105,7 +105,7 @@ async def start_live(aiohttp_server, tmp_path, database_url=None, **sections) ->
     )
     await aiohttp_server(create_app(gateway), port=port)
     key = await admin.create_tenant(gateway, "acme")
-    return Live(f"http://127.0.0.1:{port}", gateway, key, aiohttp.ClientSession())
+    return Live(f"http://127.0.0.1:{port}", gateway, key, browser())
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ from sqlalchemy import func, select, text
 
 from gateway import admin
 from gateway.db.models import ConnectionRow, OAuthStateRow
+from gateway.ops.browser import consent, open_link
 
 from .conftest import PLATFORM, RETURN_URL, query_of
 
@@ -62,6 +63,7 @@ async def test_denied_consent_creates_nothing(live):
         "POST", f"/api/oauth/{PLATFORM}/start", json={"returnUrl": RETURN_URL}
     )
     state = started["state"]
+    await open_link(live.http, started["authorizationUrl"])  # the user is at the platform
     callback = f"{live.base}/api/oauth/{PLATFORM}/callback?error=access_denied&state={state}"
     status, _, location = await live.follow_callback(callback)
     assert status == 302 and query_of(location)["error"] == "access_denied"
@@ -70,8 +72,7 @@ async def test_denied_consent_creates_nothing(live):
 
 async def test_reused_state_is_refused(live):
     _status, started = await live.api("POST", f"/api/oauth/{PLATFORM}/start", json={})
-    async with live.http.get(started["authorizationUrl"], allow_redirects=False) as consent:
-        callback = consent.headers["Location"]
+    callback = await consent(live.http, started["authorizationUrl"])
     first = await live.follow_callback(callback)
     assert first[0] == 200
     again = await live.follow_callback(callback)
@@ -86,12 +87,11 @@ async def test_unknown_missing_and_expired_state_are_refused(live):
         )
         assert status == 400 and body["type"].endswith("invalid_state")
     status, started = await live.api("POST", f"/api/oauth/{PLATFORM}/start", json={})
+    callback = await consent(live.http, started["authorizationUrl"])
     async with live.gateway.engine.begin() as conn:
         await conn.execute(
             text("UPDATE oauth_states SET expires_at = :t"), {"t": "2000-01-01 00:00:00"}
         )
-    async with live.http.get(started["authorizationUrl"], allow_redirects=False) as consent:
-        callback = consent.headers["Location"]
     status, body, _ = await live.follow_callback(callback)
     assert status == 400 and "expired" in body["detail"]
     assert await count(live, ConnectionRow) == 0
@@ -99,8 +99,7 @@ async def test_unknown_missing_and_expired_state_are_refused(live):
 
 async def test_state_issued_for_another_platform_is_refused_and_spent(live):
     status, started = await live.api("POST", f"/api/oauth/{PLATFORM}/start", json={})
-    async with live.http.get(started["authorizationUrl"], allow_redirects=False) as consent:
-        callback = consent.headers["Location"]
+    callback = await consent(live.http, started["authorizationUrl"])
     elsewhere = callback.replace(f"/api/oauth/{PLATFORM}/", "/api/oauth/example/")
     status, body, _ = await live.follow_callback(elsewhere)
     assert status == 400 and "another platform" in body["detail"]
@@ -125,11 +124,7 @@ async def test_missing_required_scopes_are_named_and_nothing_is_created(live):
     )
     # The user unticks posts.write on the consent page.
     form = [("decision", "allow"), ("granted_scope", "profile"), ("granted_scope", "pages.read")]
-    async with live.http.post(
-        started["authorizationUrl"], data=form, allow_redirects=False
-    ) as consent:
-        assert consent.status == 302, await consent.text()
-        callback = consent.headers["Location"]
+    callback = await consent(live.http, started["authorizationUrl"], form=form)
     _status, _, location = await live.follow_callback(callback)
     error = query_of(location)
     assert error["error"] == "missing_scopes" and "posts.write" in error["error_description"]
@@ -138,6 +133,7 @@ async def test_missing_required_scopes_are_named_and_nothing_is_created(live):
 
 async def test_a_code_the_platform_rejects_is_refused(live):
     status, started = await live.api("POST", f"/api/oauth/{PLATFORM}/start", json={})
+    await open_link(live.http, started["authorizationUrl"])
     callback = f"{live.base}/api/oauth/{PLATFORM}/callback?code=forged&state={started['state']}"
     status, body, _ = await live.follow_callback(callback)
     assert status == 400 and body["type"].endswith("code_rejected")
@@ -155,10 +151,7 @@ async def test_reconnect_with_another_account_is_refused(live):
     _, first, _ = await live.connect()
     body = {"connectionId": first["connectionId"], "returnUrl": RETURN_URL}
     _, started = await live.api("POST", f"/api/oauth/{PLATFORM}/start", json=body)
-    async with live.http.get(
-        started["authorizationUrl"] + "&login_as=user-2", allow_redirects=False
-    ) as consent:
-        callback = consent.headers["Location"]
+    callback = await consent(live.http, started["authorizationUrl"], query={"login_as": "user-2"})
     _status, _, location = await live.follow_callback(callback)
     assert query_of(location)["error"] == "different_account"
     assert await count(live, ConnectionRow) == 1
@@ -197,7 +190,7 @@ async def test_the_gateways_own_url_is_allowed_on_whatever_port_it_runs(live):
 
 
 def test_the_allow_list_follows_the_configured_port_and_public_url(tmp_path):
-    from gateway.connections.oauth_flow import allowed_return_urls
+    from gateway.connections.return_urls import allowed_return_urls
     from gateway.settings import load_settings
 
     from ...conftest import ROOT

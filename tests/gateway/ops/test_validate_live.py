@@ -7,8 +7,7 @@ import json
 import sqlite3
 import sys
 
-import aiohttp
-
+from gateway.ops.browser import browser, consent, open_link
 from gateway.ops.local import free_port
 
 from ...support import gateway_env, spawn_gateway, wait_for
@@ -78,15 +77,25 @@ async def run_validate(
     return process.returncode, out.decode(), "".join(err_lines)
 
 
-async def allow(url: str) -> None:
-    """What a person does with the printed link: open it, press Allow, land on the callback."""
-    async with aiohttp.ClientSession() as browser:
-        async with browser.get(url) as page:
+async def allow(url: str) -> str:
+    """What a person does with the printed link: open it, press Allow, land on the callback.
+
+    The platform's consent page, where the link led.
+    """
+    async with browser() as person:
+        consent_page = await open_link(person, url)
+        async with person.get(consent_page) as page:
             assert page.status == 200 and "Allow" in await page.text()
-        async with browser.post(url, data={"decision": "allow"}, allow_redirects=False) as sent:
-            callback = sent.headers["Location"]
-        async with browser.get(callback) as landed:
+        callback = await consent_on(person, consent_page)
+        async with person.get(callback) as landed:
             assert landed.status == 200, await landed.text()
+    return consent_page
+
+
+async def consent_on(person, consent_page: str) -> str:
+    """Press Allow on the platform's consent page: the callback it sends the browser to."""
+    async with person.post(consent_page, data={"decision": "allow"}, allow_redirects=False) as sent:
+        return sent.headers["Location"]
 
 
 def database(tmp_path):
@@ -99,16 +108,20 @@ async def test_a_live_run_asks_once_for_consent_then_uses_the_connection(
     platform, settings = await start_platform(aiohttp_server)
     env = production_env(tmp_path, installed_example, settings)
     links: list[str] = []
+    pages: list[str] = []
 
     async def person(line: str) -> None:
         if line.startswith("  http"):
             links.append(line.strip())
-            await allow(line.strip())
+            pages.append(await allow(line.strip()))
 
     code, out, err = await run_validate(tmp_path, env, "--consent-timeout", "60", person=person)
     assert code == 0, out + err
     assert "against the live platforms" in err
-    assert len(links) == 1 and links[0].startswith(settings["PLATFORMS_EXAMPLESOCIAL_SANDBOX_URL"])
+    # The gateway's one-time link (on its public URL), which led to the live platform.
+    assert len(links) == 1
+    assert links[0].startswith(f"http://127.0.0.1:{settings['SERVER_PORT']}/oauth/{PLATFORM}/go/")
+    assert pages[0].startswith(settings["PLATFORMS_EXAMPLESOCIAL_SANDBOX_URL"])
     checks = checks_of(json.loads((tmp_path / "logs/connector_test_results.json").read_text()))
     connect = checks[PLATFORM, "connect"]
     assert connect["status"] == "pass"
@@ -241,13 +254,9 @@ async def test_with_the_gateway_running_its_server_answers_the_consent(
 
         async def person(line: str) -> None:
             if line.startswith("  http"):
-                async with aiohttp.ClientSession() as browser:
-                    url = line.strip()
-                    async with browser.post(
-                        url, data={"decision": "allow"}, allow_redirects=False
-                    ) as sent:
-                        callbacks.append(sent.headers["Location"])
-                    async with browser.get(callbacks[-1]) as landed:
+                async with browser() as person:
+                    callbacks.append(await consent(person, line.strip()))
+                    async with person.get(callbacks[-1]) as landed:
                         assert landed.status == 200, await landed.text()
 
         code, out, err = await run_validate(

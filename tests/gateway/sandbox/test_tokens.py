@@ -172,3 +172,14 @@ def test_code_checks_client_and_verifier_format() -> None:
     assert bad_verifier.value.reason == "pkce_mismatch"
     with pytest.raises(ValueError, match="code_challenge_method"):
         store.issue_code("c", None, [], "x" * 43, "MD5", "u1")
+
+
+def test_a_verifier_for_a_code_issued_without_pkce_is_a_downgrade() -> None:
+    # RFC 9700 §2.1.1: a code from a flow that skipped PKCE must not redeem in one that used it.
+    store = TokenStore(SandboxClock())
+    code = store.issue_code("c", "https://r.test", ["s"], None, None, "u1")
+    with pytest.raises(InvalidGrant) as downgrade:
+        store.redeem_code(code, "c", "https://r.test", "v" * 43)
+    assert downgrade.value.reason == "pkce_unexpected"
+    plain = store.issue_code("c", "https://r.test", ["s"], None, None, "u1")
+    assert store.redeem_code(plain, "c", "https://r.test", None).subject == "u1"

@@ -10,6 +10,7 @@ import aiohttp
 import mailchimp_marketing
 import pytest
 
+from gateway.ops.browser import browser
 from plugins.mailchimp.sandbox import MailchimpSandbox
 from plugins.mailchimp.sandbox_state import ACCOUNTS
 
@@ -127,7 +128,7 @@ async def start_running(
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", port).start()
     key = await admin.create_tenant(gateway, "acme")
-    http = aiohttp.ClientSession()
+    http = browser()
     return Running(gateway, key, http, f"http://127.0.0.1:{port}"), runner
 
 

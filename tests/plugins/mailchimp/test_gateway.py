@@ -10,6 +10,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from gateway import admin, clock
+from gateway.ops.browser import consent
 from plugins.mailchimp.connector import round_up_to_quarter
 
 from .conftest import ACME, FREEBIE, Running, start_running
@@ -94,9 +95,7 @@ async def test_connect_with_oauth(live: Running):
         json={"returnUrl": "https://app.example.com/done"},
     )
     assert status == 200
-    url = started["authorizationUrl"] + "&login_as=freebie"
-    async with live.http.get(url, allow_redirects=False) as consent:
-        callback = consent.headers["Location"]
+    callback = await consent(live.http, started["authorizationUrl"], query={"login_as": "freebie"})
     async with live.http.get(callback, allow_redirects=False) as done:
         assert done.status == 302
         connection_id = parse_qs(urlsplit(done.headers["Location"]).query)["connectionId"][0]

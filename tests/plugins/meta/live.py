@@ -10,6 +10,7 @@ import plugins.meta
 from gateway import admin
 from gateway.host import Gateway
 from gateway.jobs.worker import Workers
+from gateway.ops.browser import browser, consent
 from gateway.web.app import create_app
 
 from ...conftest import auth, settings_for
@@ -52,12 +53,7 @@ class MetaLive:
         """Start, the login dialog (auto-approved; ``declined=`` unticks permissions), callback."""
         status, started = await self.api("POST", "/api/oauth/meta/start", json={})
         assert status == 200, started
-        url = started["authorizationUrl"]
-        for name, value in dialog.items():
-            url += f"&{name}={value}"
-        async with self.http.get(url, allow_redirects=False) as consent:
-            assert consent.status == 302, await consent.text()
-            callback = consent.headers["Location"]
+        callback = await consent(self.http, started["authorizationUrl"], query=dialog)
         async with self.http.get(callback, allow_redirects=False) as response:
             return response.status, await response.json(content_type=None)
 
@@ -110,4 +106,4 @@ async def start_meta(
     )
     await aiohttp_server(create_app(gateway), port=port)
     key = await admin.create_tenant(gateway, "acme")
-    return MetaLive(f"http://127.0.0.1:{port}", gateway, key, aiohttp.ClientSession())
+    return MetaLive(f"http://127.0.0.1:{port}", gateway, key, browser())

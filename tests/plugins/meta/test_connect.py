@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from urllib.parse import parse_qs, urlsplit
 
-from gateway import clock
+from gateway import admin, clock
+from gateway.ops.browser import browser, consent, open_link
+
+from ...conftest import auth
 
 
 async def test_connect_stores_the_long_lived_token_pages_and_instagram(meta):
@@ -30,6 +34,32 @@ async def test_a_declined_permission_is_named_and_nothing_is_stored(meta):
     assert "instagram_content_publish" in body["detail"]
     status, listed = await meta.api("GET", "/api/connections")
     assert listed["data"] == []
+
+
+async def test_a_code_swapped_into_another_flow_needs_that_flows_browser(meta):
+    """Meta has no PKCE: the browser binding is what keeps another flow's code out.
+
+    Another tenant consents with its own account and brings that code, with the state of the
+    victim's flow (learned somehow), to the callback from its own browser.
+    """
+    status, victims = await meta.api("POST", "/api/oauth/meta/start", json={})
+    assert status == 200, victims
+    await open_link(meta.http, victims["authorizationUrl"])  # the victim is at the dialog
+    attacker = auth(await admin.create_tenant(meta.gateway, "attacker"))
+    async with browser() as attackers:
+        start = f"{meta.base}/api/oauth/meta/start"
+        async with attackers.post(start, json={}, headers=attacker) as response:
+            theirs = await response.json()
+        callback = await consent(attackers, theirs["authorizationUrl"])
+        code = parse_qs(urlsplit(callback).query)["code"][0]
+        swapped = f"{meta.base}/api/oauth/meta/callback?code={code}&state={victims['state']}"
+        async with attackers.get(swapped, allow_redirects=False) as response:
+            problem = await response.json(content_type=None)
+    assert response.status == 400 and problem["type"].endswith("browser_mismatch"), problem
+    assert (await meta.api("GET", "/api/connections"))[1]["data"] == []
+    # The code was never taken to Meta's token endpoint.
+    journal = await meta.control("GET", "journal", params={"path": "*/oauth/access_token"})
+    assert journal["requests"] == []
 
 
 async def test_the_health_check_calls_meta_with_the_user_token(meta):
