@@ -18,7 +18,8 @@ from ..types import AccountRef, PostKind, PublishRequest
 
 # The request field a post kind comes from, to name when the kind is refused.
 _KIND_FIELD = {PostKind.TEXT: "body", PostKind.LINK: "link"}
-_validators: dict[type[Connector], Draft202012Validator] = {}
+# Each connector class's compiled options schema, and whether it takes no options at all.
+_validators: dict[type[Connector], tuple[Draft202012Validator, bool]] = {}
 
 
 def refusals(
@@ -64,12 +65,18 @@ def platform_options(body: dict[str, Any], platform: str) -> Any:
 def option_problems(connector: Connector, options: Any) -> list[FieldProblem]:
     """How ``options.<platform>`` breaks the connector's ``options_schema``, key by key."""
     declaring = type(connector)
-    validator = _validators.get(declaring)
-    if validator is None:  # compiled once per connector class: compiling costs more than using
-        validator = _validators[declaring] = Draft202012Validator(declaring.options_json_schema())
+    compiled = _validators.get(declaring)
+    if compiled is None:  # once per connector class: compiling costs more than validating
+        validator = Draft202012Validator(declaring.options_json_schema())
+        compiled = _validators[declaring] = (validator, validator.is_valid({}))
+    validator, takes_none = compiled
+    if (options is None or options == {}) and takes_none:  # most posts carry none: skip the rest
+        return []
     prefix = f"options.{connector.platform}"
     problems: list[FieldProblem] = []
-    for error in sorted(validator.iter_errors(options), key=lambda e: list(e.absolute_path)):
+    for error in sorted(
+        validator.iter_errors(options), key=lambda e: [str(p) for p in e.absolute_path]
+    ):
         path = ".".join([prefix, *(str(p) for p in error.absolute_path)])
         if error.validator == "additionalProperties" and isinstance(error.instance, dict):
             problems += [

@@ -154,3 +154,11 @@ def test_an_options_schema_may_allow_more_keys_and_require_some():
         ("options.shop.colour", "enum")
     }
     assert Shop.describe("1")["options"]["additionalProperties"] == {"type": "string"}
+
+
+def test_options_that_are_no_object_are_refused_even_when_falsy():
+    for value in (False, 0, "", []):
+        assert problems(Shop, "store", body="hi", options=value) == {("options.shop", "type")}
+    assert problems(ExampleConnector, "example_page", body="hi", options=False) == {
+        ("options.example", "type")
+    }
