@@ -27,6 +27,7 @@ from .errors import (
 )
 from .hookspecs import hookimpl
 from .outbound import OutboundClient, TokenSource, parse_retry_after, route_url
+from .posts import media_type_of, shape_kind
 from .redaction import redact_url
 from .registry import ConnectorRegistry, RouteRegistry, SandboxRegistry
 from .sandbox import Sandbox
@@ -42,6 +43,7 @@ from .types import (
     Event,
     HealthResult,
     Limits,
+    LimitsByKind,
     OAuth2Spec,
     PlatformEvent,
     PollPolicy,
@@ -129,6 +131,7 @@ __all__ = [
     "InvalidInput",
     "InvalidRequest",
     "Limits",
+    "LimitsByKind",
     "NeedsReauth",
     "NotFound",
     "OAuth2Spec",
@@ -166,6 +169,7 @@ __all__ = [
     "current_principal",
     "ensure_owned",
     "hookimpl",
+    "media_type_of",
     "owned_account",
     "parse_retry_after",
     "platform_webhook_url",
@@ -174,4 +178,5 @@ __all__ = [
     "require_admin",
     "route_url",
     "sandbox",
+    "shape_kind",
 ]

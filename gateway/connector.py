@@ -8,6 +8,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from .errors import FieldProblem, UnsupportedCapability
+from .posts import SHAPE_KINDS, shape_kind
 from .types import (
     AccountInfo,
     AccountRef,
@@ -18,9 +19,11 @@ from .types import (
     Capabilities,
     HealthResult,
     Limits,
+    LimitsByKind,
     OAuth2Spec,
     PlatformEvent,
     PollPolicy,
+    PostKind,
     PublishRequest,
     PublishResult,
     RateLimit,
@@ -70,7 +73,9 @@ class Connector:
     api_key_auth: ClassVar[ApiKeySpec | None] = None
     refresh_policy: ClassVar[RefreshPolicy] = RefreshPolicy()
     capabilities: ClassVar[Capabilities] = Capabilities()
-    limits: ClassVar[Limits] = Limits()
+    # One `Limits` for every account kind, or a `LimitsByKind`; the core enforces them at
+    # submit, before `check` (see `limits_for`).
+    limits: ClassVar[Limits | LimitsByKind] = Limits()
     rate_limits: ClassVar[tuple[RateLimit, ...]] = ()
     settings: ClassVar[tuple[SettingSpec, ...]] = ()
     # Real host names the platform is reached at; each becomes a prefix under the sandbox root.
@@ -80,7 +85,9 @@ class Connector:
     # Client-webhook events this platform's plugin emits (each named `<platform>.<what>`), which
     # clients may subscribe to beside the core's.
     client_events: ClassVar[tuple[str, ...]] = ()
-    # Per-platform `options` the publish request accepts, documented in /api/platforms.
+    # The JSON Schema of this platform's `options.<platform>` entry of a publish request,
+    # enforced at submit and shown in /api/platforms. An object whose undeclared keys are
+    # refused unless the schema says otherwise; the default `{}` takes no options at all.
     options_schema: ClassVar[dict[str, Any]] = {}
     # Asynchronous publishing: how a `processing` result is polled until it is done.
     polling: ClassVar[PollPolicy] = PollPolicy()
@@ -113,16 +120,40 @@ class Connector:
         return methods
 
     @classmethod
+    def limits_for(cls, account_kind: str) -> Limits:
+        """The limits of a post to an account of this kind."""
+        return cls.limits.for_kind(account_kind)
+
+    @classmethod
+    def account_kinds(cls) -> list[str]:
+        """Every account kind the connector declares post kinds or limits for."""
+        kinds = set(cls.capabilities.post_kinds)
+        if isinstance(cls.limits, LimitsByKind):
+            kinds.update(cls.limits.kinds)
+        return sorted(kinds)
+
+    @classmethod
+    def options_json_schema(cls) -> dict[str, Any]:
+        """``options_schema`` as enforced: an object, with no undeclared keys unless it says."""
+        return {"type": "object", "additionalProperties": False, **cls.options_schema}
+
+    @classmethod
     def describe(cls, version: str) -> dict[str, Any]:
         """The platform's entry in ``GET /api/platforms``."""
+        default = cls.limits.default if isinstance(cls.limits, LimitsByKind) else cls.limits
         return {
             "name": cls.platform,
             "displayName": cls.display_name or cls.platform,
             "auth": str(cls.auth_kind()),
             "authMethods": cls.auth_methods(),
             "capabilities": cls.capabilities.as_json(),
-            "limits": cls.limits.as_json(),
-            "options": cls.options_schema,
+            "limits": {
+                "default": default.as_json(),
+                "byAccountKind": {
+                    kind: cls.limits_for(kind).as_json() for kind in cls.account_kinds()
+                },
+            },
+            "options": cls.options_json_schema(),
             "version": version,
         }
 
@@ -196,10 +227,27 @@ class Connector:
 
     # --- Publishing ---
 
+    def post_kind(self, request: PublishRequest, account: AccountRef) -> PostKind | None:
+        """The kind of post ``request`` makes on ``account``; the core refuses a kind that
+        ``capabilities.post_kinds`` does not list for the account's kind.
+
+        The default tells it by shape (text, link, one image or video, several images); a
+        platform whose kinds depend on more (Instagram's ``mediaType``) overrides it. None: the
+        kind cannot be told, and is not checked (the default's answer for an account kind that
+        takes none of the shape kinds, such as an email audience).
+        """
+        declared = self.capabilities.post_kinds.get(account.kind, ())
+        if declared and SHAPE_KINDS.isdisjoint(declared):
+            return None
+        return shape_kind(request)
+
     def check(self, request: PublishRequest, account: AccountRef) -> list[FieldProblem]:
         """Field-level problems with a publish request, found without the network.
 
-        Runs before anything is queued: every problem says which field and what to change.
+        Runs before anything is queued, after the core has enforced what the connector
+        declares (post kinds, ``limits``, ``options_schema``): it is called only for a
+        declared account kind and options that match the schema, so it checks just what
+        those cannot express. Every problem says which field and what to change.
         """
         return []
 

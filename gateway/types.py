@@ -93,7 +93,14 @@ class Capabilities:
 
 @dataclass(frozen=True, slots=True)
 class Limits:
-    """Content limits checked before anything is queued."""
+    """Content limits the core enforces before anything is queued (None: no limit).
+
+    ``caption_length`` counts the post's text as published: the body alone where the platform
+    has a title of its own (``title_length`` is set), else :attr:`PublishRequest.text`.
+    ``media_types`` are MIME types, matched against what each media URL's extension says
+    (a URL that says nothing is let through). ``media_max_bytes`` is declared for clients;
+    sizes are not known before the media is fetched, so the core does not enforce it yet.
+    """
 
     caption_length: int | None = None
     title_length: int | None = None
@@ -102,6 +109,11 @@ class Limits:
     media_max_bytes: int | None = None
     media_types: tuple[str, ...] = ()
     hashtags_max: int | None = None
+    mentions_max: int | None = None
+
+    def for_kind(self, account_kind: str) -> Limits:
+        """The same limits for every account kind (see :class:`LimitsByKind`)."""
+        return self
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -112,7 +124,21 @@ class Limits:
             "mediaMaxBytes": self.media_max_bytes,
             "mediaTypes": list(self.media_types),
             "hashtagsMax": self.hashtags_max,
+            "mentionsMax": self.mentions_max,
         }
+
+
+@dataclass(frozen=True, slots=True)
+class LimitsByKind:
+    """Limits that differ by account kind: a Facebook Page takes 63,206 characters where an
+    Instagram account takes 2,200. ``kinds`` maps an account kind to its whole ``Limits``
+    (nothing is inherited from ``default``); ``default`` is for any kind not listed."""
+
+    kinds: Mapping[str, Limits]
+    default: Limits = Limits()
+
+    def for_kind(self, account_kind: str) -> Limits:
+        return self.kinds.get(account_kind, self.default)
 
 
 class RateLimitScope(enum.StrEnum):
@@ -243,6 +269,13 @@ class PublishRequest:
     # request is only being checked). Every attempt came after it, so ``find_published`` can
     # look for a lost post from then on, however long ago that was.
     queued_at: datetime | None = None
+
+    @property
+    def text(self) -> str | None:
+        """The post's text where the platform has no title of its own: ``title``, a blank line,
+        ``body``; blank parts are left out (None when both are)."""
+        parts = [part for part in (self.title, self.body) if part and part.strip()]
+        return "\n\n".join(parts) if parts else None
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,6 +26,7 @@ from ..errors import (
 from ..ids import new_sortable_id
 from ..timefmt import rfc3339
 from ..types import AccountRef
+from . import declared
 from .batch import IDEMPOTENCY_WINDOW, PendingJob, Refused, Stored, pending_job
 from .ownership import Target, ownership_of
 from .targets import publish_request
@@ -98,19 +99,18 @@ def _checked(
     scheduled_at = _schedule(gateway, body.get("scheduledAt"), now)
     # A platform that schedules natively gets the post at once, to hold until its time.
     native = scheduled_at is not None and connector.capabilities.native_scheduling
+    options = declared.platform_options(body, target.platform)
     request = publish_request(body, target.platform)
     if native:
         request = replace(request, scheduled_at=scheduled_at)
-    problems = connector.check(
-        request,
-        AccountRef(
-            id=account.id,
-            kind=account.kind,
-            external_id=account.external_id,
-            name=account.name,
-            metadata=dict(account.metadata),
-        ),
+    ref = AccountRef(
+        id=account.id,
+        kind=account.kind,
+        external_id=account.external_id,
+        name=account.name,
+        metadata=dict(account.metadata),
     )
+    problems = declared.refusals(connector, request, ref, options)
     if problems:
         raise Unprocessable(
             f"{target.platform} would refuse this post; nothing was queued", errors=problems

@@ -42,13 +42,14 @@ class Target:
 
 
 def publish_request(body: dict, platform: str, queued_at: datetime | None = None) -> PublishRequest:
-    options = body.get("options") or {}
+    entry = (body.get("options") or {}).get(platform)
     return PublishRequest(
         title=body.get("title"),
         body=body.get("body"),
         media_urls=tuple(body.get("mediaUrls") or ()),
         link=body.get("link"),
-        options=dict(options.get(platform) or {}),
+        # Anything but an object is refused at submit, against the platform's options schema.
+        options=dict(entry) if isinstance(entry, dict) else {},
         queued_at=queued_at,
     )
 

@@ -37,15 +37,16 @@ REQUIRED_SCOPES = (
     "instagram_content_publish",
 )
 
-CAPTION_MAX = 2200  # Instagram captions
+# Instagram (A4 of the reference): caption 2,200 characters, 30 hashtags, 20 @-tags; JPEG
+# images, MOV/MP4 video; a carousel has 2 to 10 items.
+CAPTION_MAX = 2200
 HASHTAGS_MAX = 30
 MENTIONS_MAX = 20
 CAROUSEL_MIN, CAROUSEL_MAX = 2, 10
+IG_MEDIA_TYPES = ("image/jpeg", "video/mp4", "video/quicktime")
 FB_MESSAGE_MAX = 63206  # Facebook's post text limit
 FB_PHOTOS_MAX = 10  # photos attached to one feed post
 IG_PUBLISH_QUOTA = 50  # per rolling 24 h; read live from content_publishing_limit
-VIDEO_EXTENSIONS = (".mp4", ".mov")
-IMAGE_EXTENSIONS = (".jpg", ".jpeg")
 WEB = "https://www.facebook.com"
 # How far back a post is looked for after an unknown outcome: from when its job was queued
 # (every attempt came later; a job replayed from the DLQ days later still finds its post),

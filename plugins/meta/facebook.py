@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 from gateway import OutcomeUnknown, PlatformError, PostKind, PublishRequest, PublishResult, clock
 
-from .checks import compose_message, facebook_kind
+from .checks import facebook_kind
 from .const import VIDEO_HOST, WEB
 from .graph import GraphClient, Row, lookback_start
 
@@ -31,7 +31,7 @@ def schedule_problem(request: PublishRequest) -> str | None:
 async def publish(graph: GraphClient, request: PublishRequest, page_id: str, token: str):
     """Publish now, or (``request.scheduled_at``) hand the post to Meta's scheduler."""
     kind = facebook_kind(request)
-    message = compose_message(request)
+    message = request.text
     if kind is PostKind.IMAGE:
         fields = {"url": request.media_urls[0], **_text("message", message)}
         photo = await graph.post(f"{page_id}/photos", token, data=fields, account=page_id)
@@ -111,7 +111,7 @@ async def find_published(
         dead-letter queue rather than risk a second post.
     """
     kind = facebook_kind(request)
-    message = compose_message(request)
+    message = request.text
     if kind is PostKind.VIDEO:
         # A video is processed after the upload and reaches the feed only then, so a look
         # soon after the timeout can miss one that is on its way; and the video id ``publish``

@@ -17,7 +17,7 @@ from gateway import (
     clock,
 )
 
-from .checks import compose_message, instagram_kind, is_video
+from .checks import instagram_kind, is_video
 from .const import CLOCK_SKEW, LOOKBACK_HOURS
 from .graph import GraphClient, Row, lookback_start
 
@@ -37,7 +37,7 @@ async def publish(graph: GraphClient, request: PublishRequest, ig_id: str, token
     await check_quota(graph, ig_id, token)
     kind = instagram_kind(request)
     fields: dict[str, str] = {}
-    caption = compose_message(request)
+    caption = request.text
     if caption and kind is not PostKind.STORY:
         fields["caption"] = caption
     options = request.options
@@ -203,7 +203,7 @@ def _expected(request: PublishRequest) -> dict[str, str] | None:
     no caption, and a post without a caption cannot be told from another of the same kind.
     """
     kind = instagram_kind(request)
-    caption = compose_message(request)
+    caption = request.text
     if kind is PostKind.STORY or caption is None:
         return None
     media_type = {PostKind.CAROUSEL: "CAROUSEL_ALBUM", PostKind.REEL: "VIDEO"}.get(kind, "IMAGE")

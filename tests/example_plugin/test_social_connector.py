@@ -60,7 +60,10 @@ async def test_the_plugin_registers_the_platform_and_its_mounted_sandbox(running
         "examplesocial_page": ["text", "link", "image", "multi_image", "video"]
     }
     assert described["capabilities"]["delete"] is True
-    assert (described["limits"]["captionLength"], described["limits"]["mediaCountMax"]) == (500, 4)
+    page_limits = described["limits"]["byAccountKind"]["examplesocial_page"]
+    assert (page_limits["captionLength"], page_limits["mediaCountMax"]) == (500, 4)
+    # Declared for its one account kind: any other has no limits of its own.
+    assert described["limits"]["default"]["captionLength"] is None
 
 
 async def test_finish_authorization_names_the_user_behind_the_token(running: Running):

@@ -23,6 +23,7 @@ from gateway import (
     PublishResult,
     Transient,
 )
+from gateway.jobs.declared import refusals
 
 from .conftest import StartGateway
 from .running import Running, credentials
@@ -59,7 +60,7 @@ CLEAN = {
 
 @pytest.mark.parametrize("request_", CLEAN.values(), ids=CLEAN.keys())
 def test_check_passes_a_post_the_platform_takes(running: Running, request_: PublishRequest):
-    assert running.connector.check(request_, page()) == []
+    assert refusals(running.connector, request_, page()) == []
 
 
 # Each request has exactly one problem, on one field.
@@ -79,21 +80,26 @@ FAULTY = {
 def test_check_names_the_one_field_to_fix(
     running: Running, request_: PublishRequest, field: str, code: str
 ):
-    problems = running.connector.check(request_, page())
+    problems = refusals(running.connector, request_, page())
     assert [(p.field, p.code) for p in problems] == [(field, code)]
     assert all(isinstance(p, FieldProblem) and p.message for p in problems)
 
 
 def test_check_says_the_length_limit_and_the_account_kind(running: Running):
-    (too_long,) = running.connector.check(PublishRequest(title="t" * 300, body="b" * 300), page())
+    """The declared limits (enforced by the core) and the connector's check, as submit asks."""
+    (too_long,) = refusals(
+        running.connector, PublishRequest(title="t" * 300, body="b" * 300), page()
+    )
     assert "500" in too_long.message and "602" in too_long.message
-    problems = running.connector.check(PublishRequest(body="hi"), page(kind="examplesocial_group"))
+    problems = refusals(
+        running.connector, PublishRequest(body="hi"), page(kind="examplesocial_group")
+    )
     assert [(p.field, p.code) for p in problems] == [("accountId", "unsupported")]
     assert PAGE_KIND in problems[0].message
-    # Problems on several fields are all reported at once.
+    # Problems on several fields are all reported at once: the declared limits' and the check's.
     everything = PublishRequest(link="mailto:a@b.test", media_urls=MEDIA)
-    fields = [p.field for p in running.connector.check(everything, page(kind="other"))]
-    assert sorted(fields) == ["accountId", "link", "mediaUrls"]
+    fields = [p.field for p in refusals(running.connector, everything, page())]
+    assert sorted(fields) == ["link", "mediaUrls"]
 
 
 async def test_the_platform_agrees_with_check(running: Running):

@@ -54,7 +54,12 @@ PUBLISH_BODY = Schema(
             },
             "link": {"type": "string", "maxLength": 2000},
             "scheduledAt": {"type": "string", "maxLength": 40},
-            "options": {"type": "object"},
+            "options": {
+                "type": "object",
+                "description": "Settings for the target platform, under its name only "
+                "(`{\"meta\": {\"mediaType\": \"REELS\"}}`), as its `options` schema in "
+                "`/api/platforms` declares",
+            },
         },
     },
 )
@@ -240,8 +245,10 @@ def install(spec: ApiSpec) -> None:
                 "Idempotency-Key reused with another body, or connection needs reconnecting"
             ),
             422: problem(
-                "The platform would refuse it (`unprocessable`, its field problems), or "
-                "scheduledAt is malformed, past or too far ahead (`invalid_input`)"
+                "The platform would refuse it (`unprocessable`, its field problems: a post kind "
+                "or account kind it does not take, a limit of the account's kind, options its "
+                "schema does not allow), or `invalid_input`: scheduledAt is malformed, past or "
+                "too far ahead, or options are under another key than the platform's name"
             ),
         },
     )(publish)

@@ -9,6 +9,7 @@ from sqlalchemy import text
 
 from ...db import migrate
 from ...db.outage import outage_of
+from ...types import PostKind
 from ..keys import GATEWAY, SPEC
 from ..pagination import cursor_scope, page_of
 from ..spec import (
@@ -40,6 +41,81 @@ READY_SCHEMA = Schema(
         },
     },
 )
+COUNT = {"type": ["integer", "null"], "minimum": 0}
+LIMITS_SCHEMA = Schema(
+    "Limits",
+    {
+        "type": "object",
+        "description": "What a post to one account kind may carry; null: no limit. Enforced "
+        "before anything is queued, except `mediaMaxBytes` (sizes are not known yet).",
+        "required": [
+            "captionLength",
+            "titleLength",
+            "mediaCountMin",
+            "mediaCountMax",
+            "mediaMaxBytes",
+            "mediaTypes",
+            "hashtagsMax",
+            "mentionsMax",
+        ],
+        "properties": {
+            "captionLength": {
+                **COUNT,
+                "description": "Characters of the text: the body where `titleLength` is set, "
+                "else title and body joined by a blank line",
+            },
+            "titleLength": COUNT,
+            "mediaCountMin": {"type": "integer", "minimum": 0},
+            "mediaCountMax": COUNT,
+            "mediaMaxBytes": COUNT,
+            "mediaTypes": {
+                "type": "array",
+                "items": {"type": "string"},
+                "description": "MIME types, told by each media URL's extension; empty: any",
+            },
+            "hashtagsMax": COUNT,
+            "mentionsMax": COUNT,
+        },
+    },
+)
+PLATFORM_LIMITS_SCHEMA = Schema(
+    "PlatformLimits",
+    {
+        "type": "object",
+        "required": ["default", "byAccountKind"],
+        "properties": {
+            "default": LIMITS_SCHEMA,
+            "byAccountKind": {
+                "type": "object",
+                "description": "The limits of each account kind (an account's `kind`); "
+                "`default` is for a kind not listed",
+                "additionalProperties": LIMITS_SCHEMA,
+            },
+        },
+    },
+)
+CAPABILITIES_SCHEMA = Schema(
+    "Capabilities",
+    {
+        "type": "object",
+        "required": ["postKinds", "delete", "analytics", "webhooks", "scheduling"],
+        "properties": {
+            "postKinds": {
+                "type": "object",
+                "description": "The post kinds each account kind takes; a post of another "
+                "kind, or to an account of a kind not listed, is refused",
+                "additionalProperties": {
+                    "type": "array",
+                    "items": {"enum": [str(kind) for kind in PostKind]},
+                },
+            },
+            "delete": {"type": "boolean"},
+            "analytics": {"type": "boolean"},
+            "webhooks": {"type": "boolean"},
+            "scheduling": {"type": "boolean"},
+        },
+    },
+)
 PLATFORM_SCHEMA = Schema(
     "Platform",
     {
@@ -50,9 +126,13 @@ PLATFORM_SCHEMA = Schema(
             "displayName": {"type": "string"},
             "auth": {"enum": ["oauth2", "apiKey"]},
             "authMethods": {"type": "array", "items": {"enum": ["oauth2", "apiKey"]}},
-            "capabilities": {"type": "object"},
-            "limits": {"type": "object"},
-            "options": {"type": "object"},
+            "capabilities": CAPABILITIES_SCHEMA,
+            "limits": PLATFORM_LIMITS_SCHEMA,
+            "options": {
+                "type": "object",
+                "description": "The JSON Schema of `options.<name>` in a publish request, "
+                "enforced: a key it does not declare is refused",
+            },
             "version": {"type": "string"},
         },
     },

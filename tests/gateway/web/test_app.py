@@ -101,6 +101,17 @@ async def test_platforms_lists_what_plugins_provide(api, tenant):
     assert [p["name"] for p in body["data"]] == ["example", "examplesocial"]
     example = body["data"][0]
     assert body["data"][1]["auth"] == "oauth2"
+    # The example declares one `Limits` for every account kind (the form before per-kind limits).
+    limits = {
+        "captionLength": 280,
+        "titleLength": None,
+        "mediaCountMin": 0,
+        "mediaCountMax": 4,
+        "mediaMaxBytes": None,
+        "mediaTypes": [],
+        "hashtagsMax": None,
+        "mentionsMax": None,
+    }
     assert example == {
         "name": "example",
         "displayName": "Example Network",
@@ -113,18 +124,15 @@ async def test_platforms_lists_what_plugins_provide(api, tenant):
             "webhooks": False,
             "scheduling": False,
         },
-        "limits": {
-            "captionLength": 280,
-            "titleLength": None,
-            "mediaCountMin": 0,
-            "mediaCountMax": 4,
-            "mediaMaxBytes": None,
-            "mediaTypes": [],
-            "hashtagsMax": None,
-        },
-        "options": {},
+        "limits": {"default": limits, "byAccountKind": {"example_page": limits}},
+        # As enforced: an object, and no key it does not declare (it declares none).
+        "options": {"type": "object", "additionalProperties": False},
         "version": "0",
     }
+    # Limits per account kind: Example Social declares its page's own.
+    social = body["data"][1]["limits"]
+    assert social["byAccountKind"]["examplesocial_page"]["captionLength"] == 500
+    assert social["default"]["captionLength"] is None
 
 
 async def test_platforms_pagination_and_bad_parameters(api, tenant):

@@ -1,11 +1,21 @@
-"""Checks before queueing: field-level problems that say what to change, without the network."""
+"""Checks before queueing: field-level problems that say what to change, without the network.
+
+Each request goes through everything submit asks: Meta's declarations (limits per account
+kind, post kinds, the options schema), which the core enforces, then Meta's own check.
+"""
 
 from __future__ import annotations
+
+from types import SimpleNamespace
 
 import pytest
 
 from gateway import AccountRef, PostKind, PublishRequest
-from plugins.meta.checks import check, facebook_kind, instagram_kind
+from gateway.jobs.declared import refusals
+from plugins.meta.checks import facebook_kind, instagram_kind
+from plugins.meta.connector import MetaConnector
+
+META = MetaConnector(SimpleNamespace(http=None, log=None))
 
 PAGE = AccountRef(id="acct_1", kind="facebook_page", external_id="1", name="Page")
 IG = AccountRef(id="acct_2", kind="instagram_business", external_id="2", name="ig")
@@ -13,7 +23,7 @@ JPG, MP4 = "https://cdn.example.com/a.jpg", "https://cdn.example.com/v.mp4"
 
 
 def problems(account, **fields) -> set[tuple[str, str]]:
-    return {(p.field, p.code) for p in check(PublishRequest(**fields), account)}
+    return {(p.field, p.code) for p in refusals(META, PublishRequest(**fields), account)}
 
 
 @pytest.mark.parametrize(
@@ -63,7 +73,7 @@ def test_instagram_caption_limits():
 
 
 def test_instagram_media_rules():
-    assert problems(IG, media_urls=(JPG,) * 11) == {("mediaUrls", "carousel_size")}
+    assert problems(IG, media_urls=(JPG,) * 11) == {("mediaUrls", "too_many")}
     assert problems(IG, media_urls=(JPG,), options={"mediaType": "CAROUSEL"}) == {
         ("mediaUrls", "carousel_size")
     }
@@ -73,11 +83,16 @@ def test_instagram_media_rules():
     assert problems(IG, media_urls=(JPG, JPG), options={"mediaType": "STORIES"}) == {
         ("mediaUrls", "story_media")
     }
-    assert problems(IG, media_urls=("https://cdn.example.com/a.png",)) == {
-        ("mediaUrls[0]", "unsupported_format")
+    assert problems(IG, media_urls=(JPG, "https://cdn.example.com/a.png")) == {
+        ("mediaUrls.1", "unsupported_format")
     }
+    # A URL whose extension says nothing is left to Meta (the media is not fetched here).
+    assert problems(IG, media_urls=("https://cdn.example.com/media?id=7",)) == set()
     assert problems(IG, media_urls=(JPG,), options={"mediaType": "GIF"}) == {
-        ("options.meta.mediaType", "invalid")
+        ("options.meta.mediaType", "enum")
+    }
+    assert problems(IG, media_urls=(MP4,), options={"shareToFeed": "yes"}) == {
+        ("options.meta.shareToFeed", "type")
     }
     assert problems(IG, media_urls=(JPG,), options={"colour": "red"}) == {
         ("options.meta.colour", "unknown")
@@ -90,6 +105,24 @@ def test_facebook_rules():
     assert problems(PAGE, media_urls=(JPG,) * 11) == {("mediaUrls", "too_many")}
     assert problems(PAGE, media_urls=(JPG,), link="https://e.com") == {("link", "not_with_media")}
     assert problems(PAGE, body="x" * 63207) == {("body", "too_long")}
+    # Facebook takes PNGs, and any number of hashtags: Instagram's limits are not its own.
+    tags = " ".join(f"#t{n}" for n in range(31))
+    assert problems(PAGE, body=tags, media_urls=("https://cdn.example.com/a.png",)) == set()
+    # Meta's options are Instagram's: a Page takes none, though the schema knows them.
+    assert problems(PAGE, body="x", options={"altText": "a"}) == {
+        ("options.meta.altText", "unknown")
+    }
+
+
+def test_captions_are_limited_per_account_kind():
+    text = "x" * 3000
+    assert problems(PAGE, body=text) == set()
+    assert problems(IG, body=text, media_urls=(JPG,)) == {("body", "too_long")}
+    # The limit counts the text as published: title, a blank line, body.
+    assert problems(IG, title="x" * 1100, body="y" * 1099, media_urls=(JPG,)) == {
+        ("body", "too_long")
+    }
+    assert problems(IG, title="x" * 1100, body="y" * 1098, media_urls=(JPG,)) == set()
 
 
 def test_other_account_kinds_are_refused():
