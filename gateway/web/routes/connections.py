@@ -235,12 +235,7 @@ def install(spec: ApiSpec) -> None:
         tags=tags,
         parameters=(
             PLATFORM_PARAM,
-            {
-                "name": "linkId",
-                "in": "path",
-                "required": True,
-                "schema": {"type": "string", "maxLength": 100},
-            },
+            {**path_param("linkId"), "schema": id_string(100)},
         ),
         responses={
             302: {
