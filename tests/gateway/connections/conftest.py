@@ -6,7 +6,6 @@ from dataclasses import dataclass
 from urllib.parse import parse_qs, urlsplit
 
 import aiohttp
-import pytest
 
 from gateway import admin
 from gateway.host import Gateway
@@ -106,10 +105,3 @@ async def start_live(aiohttp_server, tmp_path, database_url=None, **sections) ->
     await aiohttp_server(create_app(gateway), port=port)
     key = await admin.create_tenant(gateway, "acme")
     return Live(f"http://127.0.0.1:{port}", gateway, key, browser())
-
-
-@pytest.fixture
-async def live(aiohttp_server, tmp_path):
-    running = await start_live(aiohttp_server, tmp_path)
-    yield running
-    await running.http.close()

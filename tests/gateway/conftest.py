@@ -1,10 +1,10 @@
-"""A gateway with the example OAuth platform, on a real port, for the pipeline tests."""
+"""A gateway with the example OAuth platform on a real port, for every test under tests/gateway."""
 
 from __future__ import annotations
 
 import pytest
 
-from ..connections.conftest import start_live
+from .connections.conftest import start_live
 
 
 @pytest.fixture
