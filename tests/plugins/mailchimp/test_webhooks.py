@@ -153,7 +153,9 @@ async def test_a_tenant_cannot_send_events_about_another_tenants_audience(live: 
         live, key=other, api_key=FREEBIE.api_key, audience="0f9e8d7c6b"
     )
     assert url_a != url_b
-    refused = [await deliver(live, url_b, list_id=LIST), await deliver(live, url_b, list_id="nope")]
+    # B's own URL, naming A's Mailchimp account and audience (the old URL carried ?account=).
+    forged = f"{url_b}?account={ACME.id}"
+    refused = [await deliver(live, forged, list_id=LIST), await deliver(live, url_b, list_id="no")]
     assert refused[0][0] == 403 and refused[0] == refused[1]  # A's audience or nobody's: alike
     assert live.events == []
     # Each URL carries its own connection's events, to that connection's tenant only.
