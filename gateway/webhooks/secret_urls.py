@@ -15,6 +15,7 @@ import secrets
 from typing import TYPE_CHECKING
 
 from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..db.models import ConnectionRow, WebhookUrlRow
@@ -42,12 +43,20 @@ async def webhook_url(gateway: Gateway, connection_id: str) -> str:
 
     :raises ResourceNotFound: for an unknown or revoked connection.
     """
+    try:
+        return await _url(gateway, connection_id)
+    except IntegrityError:  # two first uses at once: the other's token is there now
+        return await _url(gateway, connection_id)
+
+
+async def _url(gateway: Gateway, connection_id: str) -> str:
     async with gateway.transaction() as session:
         connection = await session.get(ConnectionRow, connection_id)
         if connection is None or connection.status == "revoked":
             raise ResourceNotFound(f"no connection {connection_id}")
+        platform = connection.platform
         token = await _token(session, gateway, connection)
-    return f"{gateway.settings.base_url}/webhooks/{connection.platform}/{token}"
+    return f"{gateway.settings.base_url}/webhooks/{platform}/{token}"
 
 
 async def _token(session: AsyncSession, gateway: Gateway, connection: ConnectionRow) -> str:
@@ -63,7 +72,7 @@ async def _token(session: AsyncSession, gateway: Gateway, connection: Connection
     sealed = await vault.store(token, purpose=PURPOSE, tenant_id=connection.tenant_id)
     if row is None:
         # Two first uses at once: the unique connection_id lets one win; the loser's
-        # transaction fails and its caller retries into the winner's token.
+        # transaction fails and webhook_url reads the winner's token.
         session.add(
             WebhookUrlRow(
                 id=new_id("whu"),
