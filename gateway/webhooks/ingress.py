@@ -102,6 +102,13 @@ class WebhookContext:
             await self._gateway.tokens.mark_needs_reconnect(row, reason)
 
     async def emit(self, event: Event) -> None:
+        """Hand ``event`` to observers and client webhooks.
+
+        :raises ForeignAccount: on a secret URL, for an event not for the URL's tenant (a
+            plugin bug the core stops rather than trusts: the error is kept on the event's row).
+        """
+        if self.connection is not None and event.tenant_id != self.connection.tenant_id:
+            raise ForeignAccount("a secret URL's events go to its connection's tenant only")
         await self._gateway.emit(event)
 
 

@@ -21,6 +21,7 @@ from gateway import (
     Authorization,
     Capabilities,
     Connector,
+    Event,
     PlatformEvent,
     TokenSet,
     WebhookDelivery,
@@ -60,6 +61,8 @@ class FormHooks(Connector):
 
     async def handle_webhook(self, event, context) -> None:
         HANDLED.append((context.connection.id if context.connection else None, event))
+        if event.kind == "stray":  # a buggy plugin telling a tenant the URL is not for
+            await context.emit(Event("formhooks.stray", tenant_id=event.data["to"]))
 
 
 PLUGIN = types.SimpleNamespace(
@@ -200,3 +203,25 @@ async def test_rotating_the_vault_keys_keeps_live_urls(
     response = await client.post(path_a, data=form("list-a"), headers=FORM)
     assert response.status == 200 and await response.json() == {"received": 1, "duplicates": 0}
     assert [conn for conn, _ in HANDLED] == [conn_a]
+
+
+async def test_a_plugin_cannot_emit_to_another_tenant_from_a_secret_url(
+    aiohttp_client, make_gateway, tmp_path
+):
+    HANDLED.clear()
+    seen: list[Event] = []
+    observer = types.SimpleNamespace(track_event=hookimpl(lambda event: seen.append(event)))
+    settings = settings_for(tmp_path)
+    gateway = make_gateway((("formhooks", PLUGIN), ("observer", observer)), use_settings=settings)
+    client = await aiohttp_client(create_app(gateway))
+    path_a = await path_of(gateway, await connect(gateway, "a", "user-a", "list-a"))
+    tenant_b = (
+        await get_connection(gateway, await connect(gateway, "b", "user-b", "list-b"))
+    ).tenant_id
+    body = f"type=stray&fired_at=x&list=list-a&data%5Bemail%5D=a%40example.com&to={tenant_b}"
+    response = await client.post(path_a, data=body, headers=FORM)
+    assert response.status == 200  # the platform is answered; the plugin's error is kept
+    assert not [e for e in seen if e.name == "formhooks.stray"]
+    async with gateway.session() as session:
+        (row,) = list(await session.scalars(select(PlatformWebhookEventRow)))
+    assert "ForeignAccount" in (row.error or "")
