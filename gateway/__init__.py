@@ -61,7 +61,7 @@ from .types import (
 )
 from .vault import Secret
 from .webhooks.ingress import ConnectionInfo, PostInfo, WebhookContext
-from .webhooks.ingress import secret_url as platform_webhook_url
+from .webhooks.secret_urls import webhook_url as platform_webhook_url
 
 
 def current_gateway(request):

@@ -20,6 +20,10 @@ SECRET_HEADERS = frozenset(
     {"authorization", "proxy-authorization", "cookie", "set-cookie", "x-api-key"}
 )
 
+# Path parameters that are credentials though their names do not say so: the OAuth go link's
+# one-time id. A parameter named like a secret (``{secret}``, ``{token}``) needs no entry here.
+SECRET_PATH_PARAMS = frozenset({"linkId"})
+
 # Bearer tokens or API keys that slip into free text.
 _BEARER = re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]+")
 
@@ -40,6 +44,22 @@ def redact_url(url: str) -> str:
         pairs = parse_qsl(query, keep_blank_values=True)
         query = urlencode([(k, REDACTED if is_secret_key(k) else v) for k, v in pairs], safe="[]")
     return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
+def redact_path(path: str, params: Mapping[str, str]) -> str:
+    """``path`` with the segments its route's secret parameters matched replaced.
+
+    ``params`` is the route's match (aiohttp's ``match_info``): ``/webhooks/mailchimp/<token>``
+    is logged as ``/webhooks/mailchimp/[redacted]``.
+    """
+    hidden = {
+        value
+        for name, value in params.items()
+        if value and (is_secret_key(name) or name in SECRET_PATH_PARAMS)
+    }
+    if not hidden:
+        return path
+    return "/".join(REDACTED if segment in hidden else segment for segment in path.split("/"))
 
 
 def redact_headers(headers: Mapping[str, str]) -> dict[str, str]:

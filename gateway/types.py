@@ -364,7 +364,8 @@ class WebhookDelivery:
     """One inbound platform webhook request, exactly as received (the body is not parsed yet).
 
     ``headers`` are case-insensitive; ``url_secret`` is the secret path segment of platforms
-    registered with a secret URL (Mailchimp), already checked by the core.
+    registered with a secret URL (Mailchimp), already checked by the core, and
+    ``connection_id`` the connection that URL belongs to (the only one its events may reach).
     """
 
     platform: str
@@ -373,6 +374,7 @@ class WebhookDelivery:
     query: Mapping[str, str]
     body: bytes
     url_secret: str | None = None
+    connection_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

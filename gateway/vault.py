@@ -123,10 +123,12 @@ class Vault:
             raise VaultError("sealed value does not open here (tampered, or moved)") from None
 
     def derive(self, purpose: str) -> str:
-        """A stable, unguessable value for ``purpose`` (e.g. a webhook URL secret).
+        """A stable, unguessable value for ``purpose`` (a key for pagination cursors, OAuth states).
 
         HMAC-SHA256 under the oldest key of the ring, so it survives adding a key; it changes
-        only when that key is retired.
+        when that key is retired. Only for short-lived values, then: nothing lasting (a URL given
+        to a platform) may be derived here, and one value serves every tenant, so never a
+        credential a tenant may see.
         """
         digest = hmac.new(self._derivation_key, purpose.encode(), hashlib.sha256).digest()
         return base64.urlsafe_b64encode(digest[:24]).decode()

@@ -16,6 +16,7 @@ from ..db.repositories import SecretRepository
 from ..errors import Conflict, PlatformError, ResourceNotFound, UnsupportedCapability
 from ..ids import new_id
 from ..types import AccountInfo, Authorization, Event
+from ..webhooks import secret_urls
 from .store import (
     ACCOUNT_TOKEN_PURPOSE,
     health_offset,
@@ -268,6 +269,7 @@ async def delete_connection(gateway: Gateway, row: ConnectionRow) -> ConnectionR
         if row.credentials_secret_id:
             await repo.set_fields(row.id, credentials_secret_id=None)
             await secrets.delete(row.credentials_secret_id)
+        await secret_urls.forget(session, gateway, row.id)  # its webhook URL stops working
         cancelled = await JobRepository(session).cancel_for_connection(row.id)
         await repo.set_fields(
             row.id,

@@ -317,6 +317,28 @@ class PlatformWebhookEventRow(Base):
     error: Mapped[str | None] = mapped_column(Text, default=None)
 
 
+class WebhookUrlRow(Base):
+    """A connection's secret webhook URL (platforms that do not sign their webhooks).
+
+    ``lookup_hash`` is the SHA-256 of the URL's token, which finds the connection; the token
+    itself is kept sealed (``secret_id``) only so that the URL can be given to the platform again.
+    """
+
+    __tablename__ = "webhook_urls"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    connection_id: Mapped[str] = mapped_column(
+        ForeignKey("connections.id", ondelete="CASCADE"), unique=True
+    )
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    platform: Mapped[str] = mapped_column(String(32))
+    lookup_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    secret_id: Mapped[str | None] = mapped_column(
+        ForeignKey("sealed_secrets.id", ondelete="SET NULL"), default=None
+    )
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class DashboardSessionRow(Base):
     """A signed-in dashboard: the SHA-256 of its cookie, the API key it came from, its end."""
 

@@ -20,6 +20,7 @@ from ..errors import (
     Unauthenticated,
 )
 from ..host import Gateway, first_result
+from ..redaction import redact_path
 from ..telemetry import Telemetry
 from . import problems
 from .keys import PRINCIPAL, REQUEST_ID
@@ -75,13 +76,18 @@ def request_context(telemetry: Telemetry) -> Middleware:
             log.info(
                 "http.request",
                 method=request.method,
-                path=request.path,
+                path=logged_path(request),
                 status=status,
                 duration_ms=round((time.perf_counter() - started) * 1000, 2),
             )
             structlog.contextvars.reset_contextvars(**bound)
 
     return request_context
+
+
+def logged_path(request: web.Request) -> str:
+    """The path as logs may show it: secret URL tokens and one-time link ids redacted."""
+    return redact_path(request.path, request.match_info)
 
 
 @web.middleware
@@ -122,7 +128,7 @@ async def problem_errors(request: web.Request, handler) -> web.StreamResponse:
             log.warning(
                 "http.database_unavailable",
                 method=request.method,
-                path=request.path,
+                path=logged_path(request),
                 reason=outage.reason,
                 error=type(err).__name__,
             )
@@ -133,7 +139,7 @@ async def problem_errors(request: web.Request, handler) -> web.StreamResponse:
                 code="database_unavailable",
                 headers={"Retry-After": str(outage.retry_after)},
             )
-        log.exception("http.unhandled_error", method=request.method, path=request.path)
+        log.exception("http.unhandled_error", method=request.method, path=logged_path(request))
         return problems.problem_response(
             500,
             "Internal error",

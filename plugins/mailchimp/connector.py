@@ -437,38 +437,42 @@ class MailchimpConnector(Connector):
             event = webhooks.parse(delivery.body)
         except webhooks.WebhookFormatError as err:
             raise BadRequest(f"not a Mailchimp audience event: {err}") from None
-        # The registration put the Mailchimp account in the URL (see routes.register_webhook).
-        account = delivery.query.get("account") or None
+        # The event is about its audience: the core accepts it only if that audience is one of
+        # the connection's whose secret URL it came to.
         return [
             PlatformEvent(
                 key=event["dedupeKey"],
                 kind=event["name"],
-                external_id=account,
-                data={**event, "account": account},
+                external_id=event["listId"] or None,
+                data=event,
                 occurred_at=_parse_time(event["firedAt"]),
             )
         ]
 
     async def handle_webhook(self, event: PlatformEvent, context: WebhookContext) -> None:
-        """Tell every tenant connected to the Mailchimp account, as ``mailchimp.*`` events."""
-        if not event.external_id:
+        """Tell the connection whose secret URL it came to, as a ``mailchimp.*`` event.
+
+        Only that one: another tenant connected to the same Mailchimp account registers its own
+        URL and gets its own delivery.
+        """
+        connection = context.connection
+        if connection is None:  # the core sends Mailchimp's deliveries to secret URLs only
             self.log.warning("mailchimp.webhook_unrouted", kind=event.kind)
             return
-        for connection in await context.connections(event.external_id):
-            await context.emit(
-                Event(
-                    event.kind,
-                    tenant_id=connection.tenant_id,
-                    data={
-                        "connectionId": connection.id,
-                        "listId": event.data.get("listId"),
-                        "email": event.data.get("email"),
-                        "firedAt": event.data.get("firedAt"),
-                        "data": event.data.get("data"),
-                    },
-                    occurred_at=event.occurred_at,
-                )
+        await context.emit(
+            Event(
+                event.kind,
+                tenant_id=connection.tenant_id,
+                data={
+                    "connectionId": connection.id,
+                    "listId": event.data.get("listId"),
+                    "email": event.data.get("email"),
+                    "firedAt": event.data.get("firedAt"),
+                    "data": event.data.get("data"),
+                },
+                occurred_at=event.occurred_at,
             )
+        )
 
 
 def _parse_time(value: Any) -> datetime | None:

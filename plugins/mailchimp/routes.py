@@ -148,28 +148,35 @@ WEBHOOK_OUT: dict[str, Any] = {
 
 
 async def register_webhook(request: web.Request) -> web.Response:
-    """Have Mailchimp send the audience's events to the gateway's secret URL.
+    """Have Mailchimp send the audience's events to the connection's secret URL.
 
     Mailchimp checks the URL with a GET at once; deliveries then arrive as ``mailchimp.*``
-    events for every tenant connected to the account. The URL (and its secret, which is the
-    platform's) is never shown to the client.
+    events for this connection only. The URL is never shown to the client (whoever sees the
+    Mailchimp account sees it there, which is why it is good for this connection alone).
+    Webhooks the audience has to this gateway's older URLs are removed: they no longer work.
     """
     account_id = request.match_info["accountId"]
     account, credentials = await owned_account(request, account_id)
     if account.kind != AUDIENCE:
         raise ResourceNotFound(f"no Mailchimp audience {account_id}")
     gateway = current_gateway(request)
-    url = URL(platform_webhook_url(gateway, "mailchimp")).with_query(
-        account=credentials.external_user_id or ""
-    )
-    events = dict.fromkeys(webhooks.EVENTS, True)
-    answer = await gateway.connector("mailchimp").api.call(
-        target_of(credentials),
+    api = gateway.connector("mailchimp").api
+    target = target_of(credentials)
+    url = await platform_webhook_url(gateway, credentials.connection_id)
+    ours = f"{URL(url).parent}/"
+    hooks = await api.call(target, "GET", f"/lists/{account.external_id}/webhooks")
+    for hook in hooks.get("webhooks") or []:
+        if hook.get("url") == url:  # registered already: once is enough
+            return web.json_response({"webhookId": hook.get("id"), "events": hook.get("events")})
+        if str(hook.get("url", "")).startswith(ours):
+            await api.call(target, "DELETE", f"/lists/{account.external_id}/webhooks/{hook['id']}")
+    answer = await api.call(
+        target,
         "POST",
         f"/lists/{account.external_id}/webhooks",
         json={
-            "url": str(url),
-            "events": events,
+            "url": url,
+            "events": dict.fromkeys(webhooks.EVENTS, True),
             "sources": {"user": True, "admin": True, "api": True},
         },
         idempotent=False,

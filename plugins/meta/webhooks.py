@@ -44,6 +44,8 @@ class MetaWebhooks:
         if scheme != "sha256" or not given:
             return False
         secret = self.oauth.client_secret.encode()
+        if not secret:  # an HMAC under an empty key is one anybody can compute
+            return False
         expected = hmac.new(secret, delivery.body, hashlib.sha256).hexdigest()
         return hmac.compare_digest(given.strip().lower().encode(), expected.encode())
 

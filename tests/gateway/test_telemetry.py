@@ -144,3 +144,16 @@ def test_api_requests_are_counted_by_status_with_the_recent_5xx_share(monkeypatc
     requests.record(200)
     assert requests.error_rate() == 0.0
     assert sum(o.value for o in requests.observe_requests(None)) == 5
+
+
+def test_secret_path_parameters_are_redacted():
+    from gateway.redaction import redact_path
+
+    token = "Zm9vYmFyYmF6cXV4cXV1eGNvcmdlZ3JhdWx0Z2FycGx5"
+    assert redact_path(
+        f"/webhooks/mailchimp/{token}", {"platform": "mailchimp", "secret": token}
+    ) == ("/webhooks/mailchimp/[redacted]")
+    assert redact_path("/oauth/meta/go/abc", {"platform": "meta", "linkId": "abc"}) == (
+        "/oauth/meta/go/[redacted]"
+    )
+    assert redact_path("/api/jobs/job_1", {"jobId": "job_1"}) == "/api/jobs/job_1"

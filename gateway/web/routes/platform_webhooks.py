@@ -6,7 +6,8 @@ from aiohttp import web
 
 from ...errors import Forbidden, ResourceNotFound, Unauthenticated
 from ...types import WebhookDelivery
-from ...webhooks.ingress import receive, secret_matches
+from ...webhooks.ingress import ConnectionInfo, receive
+from ...webhooks.secret_urls import connection_of
 from ..keys import GATEWAY
 from ..spec import ApiSpec, Schema, id_string, json_response, path_param, problem
 
@@ -52,13 +53,15 @@ def install(spec: ApiSpec) -> None:
             parameters=params,
             responses={
                 200: json_response(RECEIVED),
-                401: problem("Bad or missing signature; nothing was stored"),
+                401: problem("Bad or missing signature, or unknown URL; nothing was stored"),
+                403: problem("A secret URL's event about another account; nothing was stored"),
                 404: problem("Not found"),
             },
         )(post)
 
 
-def _connector(request: web.Request, *, secret: str | None):
+async def _connector(request: web.Request, *, secret: str | None):
+    """The platform's connector and, on a secret URL, the connection the URL belongs to."""
     gateway = request.config_dict[GATEWAY]
     platform = request.match_info["platform"]
     connector = gateway.connector(platform)
@@ -66,15 +69,19 @@ def _connector(request: web.Request, *, secret: str | None):
         raise ResourceNotFound(f"no webhooks for platform {platform!r}")
     if type(connector).webhook_url_secret and secret is None:
         raise Unauthenticated(f"{platform} webhooks are delivered to their secret URL only")
-    if secret is not None and not (
-        type(connector).webhook_url_secret and secret_matches(gateway, platform, secret)
-    ):
-        raise Unauthenticated("unknown webhook URL")
-    return gateway, connector
+    connection = None
+    if secret is not None:
+        found = None
+        if type(connector).webhook_url_secret:
+            found = await connection_of(gateway, platform, secret)
+        if found is None:  # one answer for every miss: guessed, forged, revoked, misplaced
+            raise Unauthenticated("unknown webhook URL")
+        connection = ConnectionInfo.of(found)
+    return gateway, connector, connection
 
 
 async def _handshake(request: web.Request, secret: str | None) -> web.Response:
-    _, connector = _connector(request, secret=secret)
+    _, connector, _ = await _connector(request, secret=secret)
     answer = connector.webhook_handshake(request.query)
     if answer is None:
         raise Forbidden("the handshake does not match this gateway's subscription")
@@ -82,7 +89,7 @@ async def _handshake(request: web.Request, secret: str | None) -> web.Response:
 
 
 async def _deliver(request: web.Request, secret: str | None) -> web.Response:
-    gateway, connector = _connector(request, secret=secret)
+    gateway, connector, connection = await _connector(request, secret=secret)
     delivery = WebhookDelivery(
         platform=request.match_info["platform"],
         method=request.method,
@@ -90,11 +97,12 @@ async def _deliver(request: web.Request, secret: str | None) -> web.Response:
         query=request.query,
         body=await request.read(),
         url_secret=secret,
+        connection_id=connection.id if connection else None,
     )
     # The signature is checked over the raw bytes before anything is parsed.
     if not connector.verify_webhook(delivery):
         raise Unauthenticated("the webhook signature is missing or wrong")
-    received = await receive(gateway, connector, delivery)
+    received = await receive(gateway, connector, delivery, connection)
     return web.json_response({"received": received.new, "duplicates": received.duplicates})
 
 

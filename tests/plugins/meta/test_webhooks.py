@@ -111,6 +111,15 @@ async def test_a_bad_or_missing_signature_is_refused_and_nothing_is_stored(meta)
     assert await stored(meta) == []
 
 
+async def test_without_an_app_secret_nothing_is_accepted(meta):
+    """A gateway configured without the app secret must not take an empty key's signature."""
+    oauth = meta.gateway.connector("meta").oauth
+    oauth.client_secret = ""
+    raw, headers = signed(FEED, secret="")
+    assert (await deliver(meta, raw, headers))[0] == 401
+    assert await stored(meta) == []
+
+
 async def test_the_sandbox_signs_and_a_revoked_permission_needs_reconnecting(meta):
     connection_id, _ = await meta.accounts()
     answer = await meta.control(
