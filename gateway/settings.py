@@ -78,6 +78,9 @@ class PluginSettings:
 class SandboxSettings:
     # The emulators' consent pages approve at once (demos, tests) instead of asking.
     auto_approve: bool = False
+    # Unset: the control API (`/sandbox/<platform>/_control/`) answers loopback callers only.
+    # Set: it answers any caller presenting `Authorization: Bearer <token>`, and no other.
+    control_token: str = field(default="", repr=False)
 
 
 @dataclass(frozen=True, slots=True)
