@@ -665,8 +665,13 @@ def vault_rotate(config_path: str | None) -> None:
 def vault_generate_key(key_id: str | None) -> None:
     """Print a new key in the `kid:base64key` form that vault.keys takes."""
 
-    from .vault import generate_key
+    from .vault import generate_key, is_development_key
 
+    if key_id is not None and is_development_key(key_id):
+        # Production refuses such an id: the key would be unusable where it is needed.
+        raise Failure(
+            f"key id {key_id!r} marks sandbox mode's development key; choose another", EXIT_USAGE
+        )
     click.echo(f"{key_id or clock.now().strftime('k%Y%m%d')}:{generate_key()}")
 
 

@@ -77,3 +77,14 @@ def test_an_existing_development_key_file_works_in_sandbox_mode_only(tmp_path: P
     entry = (tmp_path / "vault.key").read_text().strip()
     settings_from_mapping({"vault": {"keys": [entry]}})  # configured in sandbox mode: fine
     assert refusal(production(vault={"keys": [entry]})).startswith("config: vault.keys:")
+
+
+@pytest.mark.parametrize("key_id", ["dev", "dev-2"])
+def test_generate_key_will_not_make_a_key_production_refuses(key_id: str):
+    from click.testing import CliRunner
+
+    from gateway.cli import cli
+
+    result = CliRunner().invoke(cli, ["vault", "generate-key", "--id", key_id])
+    assert result.exit_code == 2
+    assert f"key id {key_id!r} marks sandbox mode's development key" in result.output
