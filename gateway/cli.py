@@ -142,6 +142,8 @@ def serve(config_path: str | None, host: str | None, port: int | None) -> None:
     app.on_startup.append(freeze_startup_objects)  # after the gateway's own start
     # The port first: when it is taken, nothing else happens (no migration, no worker).
     sockets = listen.bind(settings.server.host, settings.server.port)
+    if settings.sandbox_mode:
+        _warn_if_exposed(listen.off_loopback(sockets), settings.sandbox.control_token)
 
     def ready() -> None:
         # Only now: the listener is bound and /readyz passes (the database answered).
@@ -161,6 +163,30 @@ def serve(config_path: str | None, host: str | None, port: int | None) -> None:
             shutdown_timeout=settings.server.shutdown_timeout_seconds,
             access_log=None,
         )
+
+
+def _warn_if_exposed(addresses: list[str], control_token: str) -> None:
+    """Say so when sandbox mode listens where other machines reach it.
+
+    The emulators accept their fixed demo credentials and hand out tokens to anyone; the
+    operator should know before someone else finds out.
+    """
+    if not addresses:
+        return
+    import structlog
+
+    control = (
+        "its control API asks for sandbox.control_token"
+        if control_token
+        else "its control API answers loopback callers only"
+    )
+    click.echo(
+        f"warning: sandbox mode on a non-loopback address ({', '.join(addresses)}): the "
+        f"platform emulators are open to other machines ({control}); listen on 127.0.0.1, "
+        'or set core.mode = "production"',
+        err=True,
+    )
+    structlog.get_logger("gateway").warning("sandbox.exposed", addresses=addresses)
 
 
 @cli.command()
@@ -639,9 +665,25 @@ def vault_rotate(config_path: str | None) -> None:
 def vault_generate_key(key_id: str | None) -> None:
     """Print a new key in the `kid:base64key` form that vault.keys takes."""
 
-    from .vault import generate_key
+    from .vault import generate_key, is_development_key
 
+    if key_id is not None and is_development_key(key_id):
+        # Production refuses such an id: the key would be unusable where it is needed.
+        raise Failure(
+            f"key id {key_id!r} marks sandbox mode's development key; choose another", EXIT_USAGE
+        )
     click.echo(f"{key_id or clock.now().strftime('k%Y%m%d')}:{generate_key()}")
+
+
+def _webhook_target(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
+    from .sandbox import ControlInputError, WebhookTargets
+
+    if value is None:
+        return None
+    try:
+        return WebhookTargets.only(value)
+    except ControlInputError as err:
+        raise click.BadParameter(err.message) from None
 
 
 @cli.command()
@@ -649,10 +691,28 @@ def vault_generate_key(key_id: str | None) -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=click.IntRange(1, 65535), default=8081, show_default=True)
 @click.option("--auto-approve", is_flag=True, help="Approve OAuth consent without asking.")
+@click.option(
+    "--control-token",
+    default=None,
+    help="Answer the control API (/_control/) only with `Authorization: Bearer TOKEN`, from "
+    "any address [default: sandbox.control_token; unset: loopback callers only].",
+)
+@click.option(
+    "--webhook-target",
+    default=None,
+    callback=_webhook_target,
+    help="The one URL `POST /_control/webhooks` sends to [default: none, webhooks refused].",
+)
 @config_option
 @one_line_errors
 def sandbox(
-    platform: str, host: str, port: int, auto_approve: bool, config_path: str | None
+    platform: str,
+    host: str,
+    port: int,
+    auto_approve: bool,
+    control_token: str | None,
+    webhook_target: Any,
+    config_path: str | None,
 ) -> None:
     """Run one platform's sandbox on its own."""
     gateway = _build_gateway(_settings(config_path))
@@ -660,7 +720,12 @@ def sandbox(
     if sandbox_cls is None:
         known = ", ".join(gateway.sandboxes) or "none"
         raise Failure(f"no sandbox for platform {platform!r} (installed: {known})", EXIT_USAGE)
-    emulator = sandbox_cls(auto_approve=auto_approve or gateway.settings.sandbox.auto_approve)
+    options = gateway.settings.sandbox
+    emulator = sandbox_cls(
+        auto_approve=auto_approve or options.auto_approve,
+        control_token=control_token or options.control_token or None,
+        webhook_targets=webhook_target,
+    )
     emulator.run_standalone(
         host, port, ready=lambda: click.echo(f"sandbox {platform}: http://{host}:{port}/", err=True)
     )

@@ -16,6 +16,7 @@ from . import clock
 from .errors import ConfigError
 from .eventloop import CHOICES as LOOP_CHOICES
 from .netguard.policy import parse_allowed
+from .vault import is_development_key
 
 DEFAULT_CONFIG = Path("config/gateway.toml")
 ENV_PREFIX = "GATEWAY_"
@@ -78,6 +79,17 @@ class PluginSettings:
 class SandboxSettings:
     # The emulators' consent pages approve at once (demos, tests) instead of asking.
     auto_approve: bool = False
+    # Unset: the control API (`/sandbox/<platform>/_control/`) answers loopback callers only.
+    # Set: it answers any caller presenting `Authorization: Bearer <token>`, and no other.
+    control_token: str = field(default="", repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class ForTestingSettings:
+    # For testing a plugin's production path against its emulator standing in for the live
+    # platform: production mode then honours `platforms.<p>.sandbox_url` (and sends the app's
+    # credentials there). Never for a deployment.
+    production_against_emulators: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,6 +210,7 @@ class Settings:
     auth: AuthSettings = AuthSettings()
     plugins: PluginSettings = PluginSettings()
     sandbox: SandboxSettings = SandboxSettings()
+    testing: ForTestingSettings = ForTestingSettings()
     logging: LoggingSettings = LoggingSettings()
     telemetry: TelemetrySettings = TelemetrySettings()
     oauth: OAuthSettings = OAuthSettings()
@@ -444,8 +457,8 @@ def _validate(settings: Settings) -> None:
         raise ConfigError("jobs.concurrency", "must be 0 or more")
     if settings.outbound.max_attempts < 1:
         raise ConfigError("outbound.max_attempts", "must be at least 1")
-    if not settings.sandbox_mode and not settings.vault.keys:
-        raise ConfigError("vault.keys", "required outside sandbox mode (set GATEWAY_VAULT_KEYS)")
+    if not settings.sandbox_mode:
+        _validate_production(settings)
     alert_url = settings.alerts.dlq_webhook_url
     if alert_url and not re.match(r"^https?://[^/]+", alert_url):
         # Never echo the value: the URL is a secret.
@@ -463,3 +476,27 @@ def _validate(settings: Settings) -> None:
     for prefix in settings.oauth.allowed_return_urls:
         if not re.match(r"^https?://[^/]+", prefix):
             raise ConfigError("oauth.allowed_return_urls", f"{prefix!r} is not an http(s) URL")
+
+
+def _validate_production(settings: Settings) -> None:
+    """Production refuses what only sandbox mode may use, naming the setting."""
+    if not settings.vault.keys:
+        raise ConfigError("vault.keys", "required outside sandbox mode (set GATEWAY_VAULT_KEYS)")
+    for entry in settings.vault.keys:
+        key_id = entry.partition(":")[0]
+        if is_development_key(key_id):
+            raise ConfigError(
+                "vault.keys",
+                f"key {key_id!r} is a development key (sandbox mode's); production needs its "
+                "own: `gateway vault generate-key`",
+            )
+    if settings.testing.production_against_emulators:
+        return
+    for name, platform in settings.platforms.items():
+        if platform.sandbox_url:
+            # The platform's client secret would be posted to it.
+            raise ConfigError(
+                f"platforms.{name}.sandbox_url",
+                "not allowed in production (the platform's credentials would go there); "
+                'remove it, or use core.mode = "sandbox"',
+            )

@@ -19,6 +19,9 @@ from .errors import ConfigError, GatewayError
 
 _KEY_ID = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
 NONCE_BYTES = 12
+# The id of the key sandbox mode generates: it lies in a file under `data_dir`, so production
+# refuses it (and any `dev-…` id) rather than seal real tokens with it.
+DEV_KEY_ID = "dev"
 
 
 class VaultError(GatewayError):
@@ -61,6 +64,11 @@ class Sealed:
 def generate_key() -> str:
     """A new 256-bit key, base64-encoded, for the `kid:key` form the config takes."""
     return base64.urlsafe_b64encode(os.urandom(32)).decode()
+
+
+def is_development_key(key_id: str) -> bool:
+    """Whether ``key_id`` marks a development key (sandbox mode's generated one)."""
+    return key_id == DEV_KEY_ID or key_id.startswith(f"{DEV_KEY_ID}-")
 
 
 def parse_key(entry: str, *, where: str = "vault.keys") -> tuple[str, bytes]:
@@ -145,7 +153,7 @@ def dev_key_entry(path: Path) -> tuple[str, bool]:
     if path.exists():
         return path.read_text(encoding="utf-8").strip(), False
     path.parent.mkdir(parents=True, exist_ok=True)
-    entry = f"dev:{generate_key()}"
+    entry = f"{DEV_KEY_ID}:{generate_key()}"
     # Owner-only from the first byte: the key is never world-readable, even briefly.
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as handle:

@@ -195,6 +195,9 @@ class ServedGateway:
         root = self.gateway.sandbox_url(platform)
         if root is None:
             raise LookupError(f"{platform} is reached on its real hosts: it has no sandbox here")
+        token = self.gateway.settings.sandbox.control_token
+        if token:  # the sandboxes answer only its bearers then, this process included
+            kwargs["headers"] = {"Authorization": f"Bearer {token}", **kwargs.get("headers", {})}
         async with self.http.request(method, f"{root}/_control/{path}", **kwargs) as response:
             if response.status >= 300:
                 raise ApiError(response.status, await response.text())

@@ -14,6 +14,7 @@ from .pkce import s256_challenge
 from .problems import ControlInputError
 from .ratelimit import RateDecision, RateLimitWindow
 from .routes import HostRoutes
+from .targets import WebhookTargets
 from .tokens import IssuedToken, TokenCheck, TokenStore
 
 __all__ = [
@@ -33,6 +34,7 @@ __all__ = [
     "TokenCheck",
     "TokenStatus",
     "TokenStore",
+    "WebhookTargets",
     "bearer_token",
     "credential_fingerprint",
     "read_params",

@@ -9,6 +9,7 @@ import structlog
 from aiohttp import web
 
 from . import paths
+from .access import ControlAccess
 from .bearer import bearer_token
 from .clock import SandboxClock
 from .concurrency import ConcurrencyLimit
@@ -20,6 +21,7 @@ from .journal import JOURNAL_HEADERS, Journal, credential_fingerprint
 from .problems import problem
 from .ratelimit import RateLimitWindow
 from .routes import HostRoutes
+from .targets import WebhookTargets
 from .tokens import TokenCheck, TokenStore
 
 log = structlog.get_logger("gateway.sandbox")
@@ -52,8 +54,15 @@ class Sandbox:
         auto_approve: bool = False,
         clock: SandboxClock | None = None,
         webhook_secret: str = DEFAULT_WEBHOOK_SECRET,
+        control_token: str | None = None,
+        webhook_targets: WebhookTargets | None = None,
     ) -> None:
         self.auto_approve = auto_approve
+        # The control API lists tokens and can break every tenant's publishing: loopback
+        # callers only, or with a token, its bearers only.
+        self.control_access = ControlAccess(control_token)
+        # Where `POST /_control/webhooks` may send; None: nowhere.
+        self.webhook_targets = webhook_targets
         self.clock = clock or SandboxClock()
         self.webhook_secret = webhook_secret
         self.tokens = TokenStore(self.clock)
@@ -215,9 +224,13 @@ class Sandbox:
 
         :raises ListenError: the port is taken (nothing was started).
         """
-        from ..web.listen import bind, run_app
+        from ..web.listen import bind, off_loopback, run_app
 
         sockets = bind(host, port)
+        exposed = off_loopback(sockets)
+        if exposed:
+            # Its demo credentials and token-issuing routes are then open to other machines.
+            log.warning("sandbox.exposed", platform=self.platform, addresses=exposed)
 
         def announce() -> None:
             log.info("sandbox.standalone", platform=self.platform, url=f"http://{host}:{port}")

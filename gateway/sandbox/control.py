@@ -10,7 +10,6 @@ import aiohttp
 import structlog
 from aiohttp import web
 from aiohttp.typedefs import Handler
-from yarl import URL
 
 from .clock import rfc3339
 from .faults import parse_fault
@@ -22,7 +21,9 @@ from .problems import (
     problem,
     reject_unknown,
     required_text,
+    text,
 )
+from .targets import TargetRefused, http_url
 
 if TYPE_CHECKING:
     from .base import Sandbox
@@ -64,10 +65,14 @@ class ControlApi:
         ):
             router.add_route(method, f"{CONTROL_PREFIX}{name}", self._guarded(handler))
 
-    @staticmethod
-    def _guarded(handler: Handler) -> Handler:
+    def _guarded(self, handler: Handler) -> Handler:
+        access = self._sandbox.control_access
+
         # Bad input anywhere in a control handler (or a subclass's build_webhook) is a 400.
         async def guarded(request: web.Request) -> web.StreamResponse:
+            refused = access.refusal(request)
+            if refused is not None:
+                return refused
             try:
                 return await handler(request)
             except ControlInputError as exc:
@@ -110,9 +115,8 @@ class ControlApi:
         body = await json_object(request)
         reject_unknown(body, {"event", "target", "payload"})
         event = required_text(body, "event")
-        url = URL(required_text(body, "target"))
-        if url.scheme not in ("http", "https") or not url.host:
-            raise ControlInputError("target", "must be an absolute http(s) URL")
+        target = text(body, "target")
+        url = None if target is None else http_url("target", target)
         payload = body.get("payload", {})
         if not isinstance(payload, dict):
             raise ControlInputError("payload", "must be a JSON object")
@@ -127,10 +131,30 @@ class ControlApi:
             raise ControlInputError(
                 "event", f"the {self._sandbox.platform} sandbox sends no {event} webhooks"
             ) from None
+        targets = self._sandbox.webhook_targets
+        if targets is None:
+            return problem(
+                403,
+                "Forbidden",
+                "this sandbox has no webhook target: mount it in a gateway, or start it with "
+                "`gateway sandbox --webhook-target URL`",
+            )
+        try:
+            url = targets.resolve(url)
+        except TargetRefused as exc:
+            return problem(403, "Forbidden", str(exc))
         try:
             async with (
                 aiohttp.ClientSession(timeout=_WEBHOOK_TIMEOUT) as session,
-                session.request(method, url, params=params, data=data, headers=headers) as response,
+                # No redirects: a hop would leave the one place this sandbox may send to.
+                session.request(
+                    method,
+                    url,
+                    params=params,
+                    data=data,
+                    headers=headers,
+                    allow_redirects=False,
+                ) as response,
             ):
                 answer = {"status": response.status, "body": await response.text()}
         except (aiohttp.ClientError, TimeoutError) as exc:

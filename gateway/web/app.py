@@ -10,6 +10,7 @@ from aiohttp import web
 from .. import eventloop
 from ..host import Gateway
 from ..plugins import _core_version
+from ..sandbox import WebhookTargets
 from . import middlewares
 from .keys import GATEWAY, SPEC
 from .routes import (
@@ -76,9 +77,13 @@ def create_app(gateway: Gateway) -> web.Application:
     spec.install(app)
     dashboard.install(app)
     if gateway.settings.sandbox_mode:
+        options = gateway.settings.sandbox
         for name in gateway.sandboxes:
             sandbox = gateway.sandboxes.get(name)(
-                auto_approve=gateway.settings.sandbox.auto_approve
+                auto_approve=options.auto_approve,
+                control_token=options.control_token or None,
+                # Its webhooks go to this gateway and nowhere else.
+                webhook_targets=WebhookTargets.below(gateway.settings.base_url),
             )
             app.add_subapp(f"/sandbox/{name}", sandbox.build_app())
     app.cleanup_ctx.append(_gateway_lifecycle)

@@ -6,6 +6,7 @@ are started or the workers claim a job, and before any banner claims the server 
 
 from __future__ import annotations
 
+import ipaddress
 import socket
 from collections.abc import Callable
 from typing import Any
@@ -73,3 +74,16 @@ def run_app(
     finally:
         for sock in sockets:  # already closed when the server ran; not when start-up failed
             sock.close()
+
+
+def off_loopback(sockets: list[socket.socket]) -> list[str]:
+    """The addresses among ``sockets`` that other machines can reach (not on the loopback)."""
+    exposed = []
+    for sock in sockets:
+        host = sock.getsockname()[0]
+        address = ipaddress.ip_address(host.split("%", 1)[0])
+        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+            address = address.ipv4_mapped
+        if not address.is_loopback:
+            exposed.append(host)
+    return exposed

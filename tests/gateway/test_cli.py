@@ -279,3 +279,10 @@ def test_status_reports_without_failing_when_nothing_runs(run, tmp_path):
     run("migrate")
     human = run("status").stdout
     assert f"migrations: {head_revision()} (up to date)" in human
+
+
+def test_sandbox_webhook_target_must_be_an_http_url(run):
+    result = run("sandbox", "meta", "--webhook-target", "ftp://example.test/hook")
+    assert result.exit_code == 2
+    assert "--webhook-target" in result.output
+    assert "must be an absolute http(s) URL" in result.output

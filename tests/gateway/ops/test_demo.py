@@ -45,3 +45,13 @@ async def test_the_demo_runs_on_the_built_in_plugins_alone(tmp_path):
         assert "published" in row, row
     [replayed] = [line for line in lines if line[:1] == ["replayed"]]
     assert "published" in replayed, out
+
+
+async def test_the_demo_presents_the_control_token_when_one_is_set(tmp_path):
+    empty_site = tmp_path / "site"
+    empty_site.mkdir()
+    env = gateway_env(tmp_path / "var", empty_site, sandbox_control_token="ctl-s3cret")
+    code, out, err = await run_gateway("demo", env=env, cwd=tmp_path)
+    assert code == 0, out + err
+    [replayed] = [line.split() for line in out.splitlines() if line.split()[:1] == ["replayed"]]
+    assert "published" in replayed, out

@@ -24,6 +24,8 @@ async def start_platform(aiohttp_server):
     server = await aiohttp_server(platform.build_app())
     settings = {
         "CORE_MODE": "production",
+        # The "live" platform is an emulator: the one way production mode takes a sandbox_url.
+        "TESTING_PRODUCTION_AGAINST_EMULATORS": "true",
         "SERVER_PORT": str(free_port()),
         "PLATFORMS_EXAMPLESOCIAL_CLIENT_ID": CLIENT_ID,
         "PLATFORMS_EXAMPLESOCIAL_CLIENT_SECRET": CLIENT_SECRET,

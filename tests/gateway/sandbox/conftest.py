@@ -6,13 +6,16 @@ from typing import Any
 
 import pytest
 
+from gateway.sandbox import WebhookTargets
+
 from .example import ExampleSandbox
 from .flows import Served, serve
 
 
 @pytest.fixture
 def sandbox() -> ExampleSandbox:
-    return ExampleSandbox()
+    # Webhooks may go to the loopback's port 9, where nothing listens (tests give another).
+    return ExampleSandbox(webhook_targets=WebhookTargets.below("http://127.0.0.1:9"))
 
 
 @pytest.fixture(params=["standalone", "mounted"])

@@ -9,9 +9,10 @@ from typing import Any
 
 import pytest
 from aiohttp import web
+from yarl import URL
 
 from gateway import clock
-from gateway.sandbox import Sandbox
+from gateway.sandbox import Sandbox, WebhookTargets
 
 from .flows import ME, Served, create_post, login, me, serve
 
@@ -164,6 +165,7 @@ async def receiver_url(aiohttp_server: Any, receiver: Receiver) -> str:
 async def test_webhook_is_signed_and_delivered(served: Served, aiohttp_server: Any) -> None:
     receiver = Receiver()
     target = await receiver_url(aiohttp_server, receiver)
+    served.sandbox.webhook_targets = WebhookTargets.only(target)
     status, answer = await served.control(
         "POST", "webhooks", {"event": "post.published", "target": target, "payload": {"id": "p1"}}
     )
@@ -183,6 +185,7 @@ async def test_webhook_uses_the_configured_secret_and_relays_the_target_status(
     served = await serve(aiohttp_client, ExampleSandbox(webhook_secret="s3cret"), "mounted")
     receiver = Receiver(status=401)
     target = await receiver_url(aiohttp_server, receiver)
+    served.sandbox.webhook_targets = WebhookTargets.below(str(URL(target).origin()))
     status, answer = await served.control(
         "POST", "webhooks", {"event": "token.revoked", "target": target}
     )

@@ -6,7 +6,7 @@ import socket
 
 import pytest
 
-from gateway.web.listen import ListenError, bind
+from gateway.web.listen import ListenError, bind, off_loopback
 
 
 def test_bind_listens_on_the_port():
@@ -33,3 +33,13 @@ def test_a_taken_port_is_a_listen_error_naming_it():
 def test_an_unknown_host_is_a_listen_error():
     with pytest.raises(ListenError, match=r"^cannot listen on no-such-host\.invalid:8080: "):
         bind("no-such-host.invalid", 8080)
+
+
+@pytest.mark.parametrize(("host", "exposed"), [("127.0.0.1", []), ("0.0.0.0", ["0.0.0.0"])])
+def test_off_loopback_names_the_addresses_other_machines_reach(host, exposed):
+    sockets = bind(host, 0)
+    try:
+        assert off_loopback(sockets) == exposed
+    finally:
+        for sock in sockets:
+            sock.close()

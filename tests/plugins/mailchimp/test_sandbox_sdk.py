@@ -16,6 +16,7 @@ from aiohttp import web
 from mailchimp_marketing.api_client import ApiClientError
 
 from gateway import clock
+from gateway.sandbox import WebhookTargets
 from plugins.mailchimp.sandbox_state import subscriber_hash
 
 from .conftest import ACME, DISABLED, FREEBIE, Standalone, call
@@ -327,6 +328,7 @@ async def test_webhooks_are_validated_then_delivered_as_forms(
     app.router.add_route("*", "/hook", hook)
     target = await aiohttp_server(app)
     url = f"http://{target.host}:{target.port}/hook?secret=abc"
+    standalone.sandbox.webhook_targets = WebhookTargets.only(url)  # `--webhook-target`
     client = standalone.sdk(api_key=ACME.api_key)
     created = await call(
         client.lists.create_list_webhook, LIST, {"url": url, "events": {"subscribe": True}}

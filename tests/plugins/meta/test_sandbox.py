@@ -9,6 +9,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from aiohttp import web
 
+from gateway.sandbox import WebhookTargets
 from plugins.meta.sandbox import APP_SECRET
 
 from .conftest import start_graph
@@ -450,6 +451,7 @@ async def test_webhooks_are_signed_with_the_app_secret(graph, aiohttp_server):
     app = web.Application()
     app.router.add_post("/hook", receive)
     server = await aiohttp_server(app)
+    graph.sandbox.webhook_targets = WebhookTargets.only(str(server.make_url("/hook")))
     async with graph.http.post(
         f"{graph.root}/_control/webhooks",
         json={
