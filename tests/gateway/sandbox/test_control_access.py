@@ -1,14 +1,12 @@
 """Who reaches the control API (loopback, or the control token) and where its webhooks may go.
 
-A caller that is not on the loopback is a real one: the server listens on this machine's own
-non-loopback address and the client connects to it, so the peer the check sees is the TCP
-connection's, as in production (no injected peer function that the real path would bypass).
-Machines without such an address skip those tests; a mocked transport covers the spellings.
+Every connection stays on the loopback: a caller from another machine is one whose transport
+reports another machine's peer address to the real check; a mocked transport covers the
+spellings of real sockets' peers.
 """
 
 from __future__ import annotations
 
-import socket
 from typing import Any
 from unittest import mock
 
@@ -16,7 +14,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import make_mocked_request
 
-from gateway.sandbox import WebhookTargets
+from gateway.sandbox import WebhookTargets, access
 from gateway.sandbox.access import peer_is_loopback
 from gateway.web.app import create_app
 
@@ -35,31 +33,45 @@ CONTROL_ROUTES = [
 ]
 
 
-def non_loopback_address() -> str:
-    """An IPv4 address of this machine that is not on the loopback, or skip."""
-    try:
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-            # A UDP "connect" sends nothing: it only picks the source address of the route.
-            probe.connect(("192.0.2.1", 9))
-            address = probe.getsockname()[0]
-    except OSError:
-        pytest.skip("no route off the loopback: no non-loopback address to listen on")
-    if address.startswith("127.") or address == "0.0.0.0":
-        pytest.skip("this machine has no non-loopback IPv4 address")
-    return address
+class SeenFromAfar:
+    """A connection's transport as the gateway would see a caller on another machine: its
+    peer is a documentation address (203.0.113.0/24); everything else is the real socket's."""
+
+    def __init__(self, real: Any) -> None:
+        self.real = real
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return ("203.0.113.9", 40000) if name == "peername" else self.real.get_extra_info(name)
 
 
-async def remote_client(aiohttp_client: Any, app: web.Application) -> Any:
-    """A client whose connection comes from this machine's non-loopback address."""
-    return await aiohttp_client(app, server_kwargs={"host": non_loopback_address()})
+async def remote_client(aiohttp_client: Any, app: web.Application, monkeypatch: Any) -> Any:
+    """A client whose requests the control API sees as coming from off the loopback.
+
+    The connection itself stays on the loopback (tests send nothing elsewhere); only the peer
+    address the check reads from the transport is another machine's. The check's own reading
+    of real sockets' peers is covered by the mocked-transport test below.
+    """
+    check = access.peer_is_loopback
+
+    def from_afar(request: web.Request) -> bool:
+        return check(_with_transport(request, SeenFromAfar(request.transport)))
+
+    monkeypatch.setattr(access, "peer_is_loopback", from_afar)
+    return await aiohttp_client(app)
+
+
+def _with_transport(request: web.Request, transport: Any) -> web.Request:
+    return make_mocked_request(
+        request.method, request.path_qs, headers=request.headers, transport=transport
+    )
 
 
 @pytest.mark.parametrize(("method", "name"), CONTROL_ROUTES)
 async def test_a_caller_off_the_loopback_is_refused_every_control_route(
-    aiohttp_client: Any, method: str, name: str
+    aiohttp_client: Any, monkeypatch: Any, method: str, name: str
 ) -> None:
     sandbox = ExampleSandbox()
-    client = await remote_client(aiohttp_client, sandbox.build_app())
+    client = await remote_client(aiohttp_client, sandbox.build_app(), monkeypatch)
     # Headers claiming a local caller change nothing: the socket's peer decides.
     headers = {"X-Forwarded-For": "127.0.0.1", "Forwarded": "for=127.0.0.1"}
     async with client.request(method, f"/_control/{name}", json={}, headers=headers) as response:
@@ -73,10 +85,10 @@ async def test_a_caller_off_the_loopback_is_refused_every_control_route(
 
 
 async def test_with_a_control_token_its_bearer_is_let_in_from_anywhere(
-    aiohttp_client: Any,
+    aiohttp_client: Any, monkeypatch: Any
 ) -> None:
     sandbox = ExampleSandbox(control_token="ctl-s3cret")
-    client = await remote_client(aiohttp_client, sandbox.build_app())
+    client = await remote_client(aiohttp_client, sandbox.build_app(), monkeypatch)
     async with client.get("/_control/state") as response:
         assert response.status == 401
         assert response.headers["WWW-Authenticate"].startswith("Bearer")
