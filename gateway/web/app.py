@@ -10,7 +10,7 @@ from aiohttp import web
 from .. import eventloop
 from ..host import Gateway
 from ..plugins import _core_version
-from . import middlewares
+from . import headers, middlewares
 from .keys import GATEWAY, SPEC
 from .routes import (
     analytics,
@@ -81,6 +81,7 @@ def create_app(gateway: Gateway) -> web.Application:
                 auto_approve=gateway.settings.sandbox.auto_approve
             )
             app.add_subapp(f"/sandbox/{name}", sandbox.build_app())
+    app.on_response_prepare.append(headers.secure_headers)
     app.cleanup_ctx.append(_gateway_lifecycle)
     app.on_shutdown.append(_start_draining)
     return app
