@@ -64,6 +64,7 @@ class VaultSettings:
 class AuthSettings:
     # How long a verified API key is trusted without a database read. A key revoked through
     # this process stops at once; one revoked elsewhere (the CLI) within this many seconds.
+    # Unknown key ids are remembered as unknown for as long.
     key_cache_seconds: float = 5.0
 
 
