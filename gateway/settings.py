@@ -66,6 +66,9 @@ class AuthSettings:
     # this process stops at once; one revoked elsewhere (the CLI) within this many seconds.
     # Unknown key ids are remembered as unknown for as long.
     key_cache_seconds: float = 5.0
+    # Failed authentications one client address may make in a window (then 429); 0: no limit.
+    failure_limit: int = 20
+    failure_window_seconds: float = 60.0
 
 
 @dataclass(frozen=True, slots=True)

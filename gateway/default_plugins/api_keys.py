@@ -9,7 +9,7 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
-from ..apikeys import secret_matches, split_api_key
+from ..apikeys import NO_KEY_HASH, secret_matches, split_api_key
 from ..db.repositories import find_active_key
 from ..hookspecs import hookimpl
 from ..types import Principal
@@ -21,8 +21,6 @@ if TYPE_CHECKING:
     from ..types import Event
 
 KEY_REVOKED = "api_key.revoked"
-# What an unknown key id's secret is compared with; no secret hashes to it.
-_NO_KEY_HASH = "0" * 64
 
 
 class VerifiedKeys:
@@ -137,7 +135,7 @@ async def authenticate_request(gateway: Gateway, request: web.Request) -> Princi
     found = await _cache_for(gateway).fetch(key_id, lambda k: find_active_key(gateway.engine, k))
     if found is None:
         # The same hash and comparison as a known id with a wrong secret: no timing difference.
-        secret_matches(secret, _NO_KEY_HASH)
+        secret_matches(secret, NO_KEY_HASH)
         return None
     tenant_id, secret_hash, scopes = found
     if not secret_matches(secret, secret_hash):

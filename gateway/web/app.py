@@ -11,7 +11,8 @@ from .. import eventloop
 from ..host import Gateway
 from ..plugins import _core_version
 from . import headers, middlewares
-from .keys import GATEWAY, SPEC
+from .keys import AUTH_FAILURES, GATEWAY, SPEC
+from .lockout import FailedAuthentications
 from .routes import (
     analytics,
     connections,
@@ -66,11 +67,14 @@ def build_spec(gateway: Gateway) -> ApiSpec:
 
 def create_app(gateway: Gateway) -> web.Application:
     """The web app for ``gateway``; starting the app starts the gateway, cleanup stops it."""
+    auth = gateway.settings.auth
+    failures = FailedAuthentications(auth.failure_limit, auth.failure_window_seconds)
     app = web.Application(
-        middlewares=middlewares.stack(gateway),
+        middlewares=middlewares.stack(gateway, failures),
         client_max_size=gateway.settings.server.max_body_bytes,
     )
     app[GATEWAY] = gateway
+    app[AUTH_FAILURES] = failures
     spec = build_spec(gateway)
     app[SPEC] = spec
     spec.install(app)
