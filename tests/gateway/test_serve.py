@@ -136,3 +136,29 @@ async def test_the_banner_and_started_line_come_once_the_server_is_ready(tmp_pat
     finally:
         process.terminate()
         await process.communicate()
+
+
+async def test_idle_and_slow_header_connections_are_closed(tmp_path):
+    port = free_port()
+    env = plain_env(tmp_path, server_idle_timeout_seconds="1")
+    process = await spawn_gateway("serve", "--port", str(port), env=env, capture=True)
+    try:
+        await wait_for(f"http://127.0.0.1:{port}/readyz", process)
+        # A request line that never ends, and a connection that never says anything.
+        slow = await asyncio.open_connection("127.0.0.1", port)
+        slow[1].write(b"GET /healthz HT")
+        await slow[1].drain()
+        silent = await asyncio.open_connection("127.0.0.1", port)
+        # A keep-alive connection, idle after its answer.
+        idle = await asyncio.open_connection("127.0.0.1", port)
+        idle[1].write(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        await idle[1].drain()
+        for reader, writer in (slow, silent, idle):
+            # The bound is generous: only "closed by the server, not left open" is asserted.
+            rest = await asyncio.wait_for(reader.read(), timeout=30)
+            assert b"healthz" not in rest
+            assert rest == b"" or rest.startswith(b"HTTP/1.1 200"), rest[:40]
+            writer.close()
+    finally:
+        process.kill()
+        await process.wait()
