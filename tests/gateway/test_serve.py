@@ -162,3 +162,20 @@ async def test_idle_and_slow_header_connections_are_closed(tmp_path):
     finally:
         process.kill()
         await process.wait()
+
+
+async def test_serve_answers_an_oversized_request_line_as_a_problem(tmp_path):
+    port = free_port()
+    process = await spawn_gateway("serve", "--port", str(port), env=plain_env(tmp_path))
+    try:
+        await wait_for(f"http://127.0.0.1:{port}/readyz", process)
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"GET /" + b"a" * 9000 + b" HTTP/1.1\r\nHost: x\r\n\r\n")
+        answer = await asyncio.wait_for(reader.read(), timeout=30)
+        writer.close()
+        assert answer.split(b" ")[1] == b"431", answer[:80]
+        assert b"Content-Type: application/problem+json" in answer
+        assert b"urn:gateway:problem:header_too_large" in answer
+    finally:
+        process.kill()
+        await process.wait()
