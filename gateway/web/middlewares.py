@@ -184,13 +184,15 @@ def authenticate(gateway: Gateway, failures: FailedAuthentications) -> Middlewar
         if (path == "/api" or path.startswith("/api/")) and not getattr(
             request.match_info.handler, "__gateway_public__", False
         ):
-            refused = too_many_failures(failures, request)
+            # A request without credentials guesses nothing: it is neither held nor counted.
+            guess = "Authorization" in request.headers or bool(request.cookies)
+            refused = too_many_failures(failures, request) if guess else None
             if refused is not None:
                 return refused
             principal = await first_result(hook, gateway=gateway, request=request)
             if principal is None:
-                if "Authorization" in request.headers or request.cookies:
-                    failures.failed(request.remote)  # a guess; a bare request guesses nothing
+                if guess:
+                    failures.failed(request.remote)
                 error = Unauthenticated("send Authorization: Bearer <api key>")
                 return problems.from_error(
                     error, headers={"WWW-Authenticate": 'Bearer realm="gateway"'}

@@ -104,7 +104,8 @@ async def login(request: web.Request) -> web.Response:
         return page
     principal = await verify_api_key(gateway, api_key) if api_key else None
     if principal is None:
-        failures.failed(request.remote)
+        if api_key:  # an empty form guesses nothing
+            failures.failed(request.remote)
         return _signin("That API key is not valid (or was revoked).", 401)
     token = await open_session(gateway, principal)
     response = web.HTTPSeeOther("/dashboard")

@@ -72,6 +72,7 @@ async def test_past_the_limit_the_api_answers_429_even_to_a_valid_key(strict):
         assert wrong.status == 401
     refused = await client.get("/api/platforms", headers=auth(key))
     assert refused.status == 429
+    assert (await client.get("/api/platforms")).status == 401  # no key: still told to send one
     assert refused.headers["Content-Type"].startswith(PROBLEM)
     assert 1 <= int(refused.headers["Retry-After"]) <= 60
     problem = await refused.json()
