@@ -2,8 +2,9 @@
 
 A request line or header over aiohttp's limits, or bytes that are not HTTP, never reach the
 app's middlewares: aiohttp answers them itself, in plain text, with its version in `Server` and
-the first 100 bytes of the offending line (an `Authorization` header, say) in its log. aiohttp
-has no hook for that answer but its handler's `handle_error`, so the server makes ours.
+the first 100 bytes of the offending line (an `Authorization` header, say) quoted in the answer
+and in its log. aiohttp has no hook for that answer but its connection handler's `handle_error`,
+and no setting for the handler's class, so the runner gives its server ours.
 """
 
 from __future__ import annotations
