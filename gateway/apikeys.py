@@ -11,6 +11,9 @@ from .ids import new_id
 
 # What new_api_key makes; anything else (a NUL, say) is no key and never reaches the database.
 _KEY_ID = re.compile(r"key_[A-Za-z0-9]{1,60}")
+# What the secret of an unknown key id is compared with (the same work as a wrong secret);
+# no secret hashes to it.
+NO_KEY_HASH = "0" * 64
 
 
 def hash_secret(secret: str) -> str:

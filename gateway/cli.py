@@ -161,6 +161,7 @@ def serve(config_path: str | None, host: str | None, port: int | None) -> None:
             ready=ready,
             loop=loop,
             shutdown_timeout=settings.server.shutdown_timeout_seconds,
+            keepalive_timeout=settings.server.idle_timeout_seconds,
             access_log=None,
         )
 

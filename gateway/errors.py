@@ -168,6 +168,18 @@ class Conflict(ApiError):
     title = "Conflict"
 
 
+class TooManyFailures(ApiError):
+    """Too many failed authentications from the caller's address: wait ``retry_after``."""
+
+    code = "too_many_failures"
+    status = 429
+    title = "Too many failed authentications"
+
+    def __init__(self, detail: str = "", *, retry_after: int, **kwargs) -> None:
+        super().__init__(detail, **kwargs)
+        self.retry_after = retry_after
+
+
 class PayloadTooLarge(ApiError):
     code = "payload_too_large"
     status = 413

@@ -37,6 +37,11 @@ class ServerSettings:
     port: int = 8080
     public_url: str = ""  # how browsers and platforms reach us; default http://host:port
     shutdown_timeout_seconds: float = 30.0
+    # A connection that has not sent a whole request line and headers this long after it
+    # opened, or after its last answer, is closed: idle and slow-header connections hold a
+    # socket each (aiohttp's default is 75 s, and a trickled request line never times out
+    # sooner).
+    idle_timeout_seconds: float = 15.0
     max_body_bytes: int = 1_048_576
     event_loop: str = "auto"  # "auto" (uvloop where installed), "uvloop" or "asyncio"
 
@@ -65,7 +70,11 @@ class VaultSettings:
 class AuthSettings:
     # How long a verified API key is trusted without a database read. A key revoked through
     # this process stops at once; one revoked elsewhere (the CLI) within this many seconds.
+    # Unknown key ids are remembered as unknown for as long.
     key_cache_seconds: float = 5.0
+    # Failed authentications one client address may make in a window (then 429); 0: no limit.
+    failure_limit: int = 20
+    failure_window_seconds: float = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -451,6 +460,12 @@ def _validate(settings: Settings) -> None:
         raise ConfigError("database.sqlite_synchronous", "must be 'normal', 'full' or 'extra'")
     if settings.auth.key_cache_seconds < 0:
         raise ConfigError("auth.key_cache_seconds", "must be 0 (no cache) or more")
+    if settings.auth.failure_limit < 0:
+        raise ConfigError("auth.failure_limit", "must be 0 (no limit) or more")
+    if settings.auth.failure_window_seconds <= 0:
+        raise ConfigError("auth.failure_window_seconds", "must be more than 0")
+    if settings.server.idle_timeout_seconds <= 0:
+        raise ConfigError("server.idle_timeout_seconds", "must be more than 0")
     if settings.jobs.max_attempts < 1 or not settings.jobs.backoff_seconds:
         raise ConfigError("jobs.max_attempts", "needs at least 1 attempt and one backoff step")
     if settings.jobs.concurrency < 0:

@@ -81,6 +81,20 @@ def _prepare_sqlite_file(path: Path, url: str) -> None:
         reason = ""
     if reason:
         raise DatabaseFailure(describe(url), reason)
+    _create_private(path, url)
+
+
+def _create_private(path: Path, url: str) -> None:
+    """Create a new database file readable by its owner only (it holds sealed tokens and key
+    hashes, as private as the vault key beside it); SQLite gives its -wal and -shm files the
+    database file's mode. An existing file keeps the mode its operator chose."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return
+    except OSError as err:
+        raise DatabaseFailure(describe(url), f"cannot create it: {reason_of(err)}") from err
+    os.close(fd)
 
 
 def _configure_sqlite(engine: AsyncEngine, busy_timeout_ms: int, synchronous: str) -> None:

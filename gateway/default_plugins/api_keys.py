@@ -9,7 +9,7 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
-from ..apikeys import secret_matches, split_api_key
+from ..apikeys import NO_KEY_HASH, secret_matches, split_api_key
 from ..db.repositories import find_active_key
 from ..hookspecs import hookimpl
 from ..types import Principal
@@ -30,12 +30,20 @@ class VerifiedKeys:
     is most of the API's throughput. The secret is still checked against the hash every time.
     When an entry expires under load, the requests that miss it share one lookup instead of
     each making their own (a stampede that queues dozens of reads behind the writer).
+
+    Unknown key ids are remembered too, for the same time, apart from the verified keys so
+    that a flood of made-up ids cannot push real keys out: otherwise an unknown id cost a
+    read every time and answered measurably slower than a wrong secret (telling a prober which
+    ids exist), and made the database the target of the flood. A remembered miss cannot shut
+    out a key created later: a key id is 120 random bits drawn when the key is made, so no
+    caller can ask for it before it exists, and a miss lives no longer than a verified key.
     """
 
     def __init__(self, ttl: float, max_entries: int = 10_000) -> None:
         self.ttl = ttl
         self.max_entries = max_entries
         self._entries: OrderedDict[str, tuple[float, tuple[str, str, str]]] = OrderedDict()
+        self._misses: OrderedDict[str, float] = OrderedDict()  # key id -> expiry
         self._loading: dict[str, asyncio.Future[tuple[str, str, str] | None]] = {}
 
     async def fetch(
@@ -43,7 +51,7 @@ class VerifiedKeys:
     ) -> tuple[str, str, str] | None:
         """The cached entry, else what ``load`` finds (one load at a time per key)."""
         found = self.get(key_id)
-        if found is not None:
+        if found is not None or self.missed(key_id):
             return found
         if self.ttl <= 0:  # no cache: every request reads, so a revocation is seen at once
             return await load(key_id)
@@ -60,6 +68,8 @@ class VerifiedKeys:
             self._loading.pop(key_id, None)
         if found is not None:
             self.put(key_id, found)
+        else:
+            self.put_miss(key_id)
         return found
 
     def get(self, key_id: str) -> tuple[str, str, str] | None:
@@ -77,8 +87,25 @@ class VerifiedKeys:
         while len(self._entries) > self.max_entries:
             self._entries.popitem(last=False)
 
+    def missed(self, key_id: str) -> bool:
+        """Whether ``key_id`` was looked up lately and is no active key."""
+        expiry = self._misses.get(key_id)
+        if expiry is None or expiry < time.monotonic():
+            self._misses.pop(key_id, None)
+            return False
+        return True
+
+    def put_miss(self, key_id: str) -> None:
+        if self.ttl <= 0:
+            return
+        self._misses[key_id] = time.monotonic() + self.ttl
+        self._misses.move_to_end(key_id)
+        while len(self._misses) > self.max_entries:
+            self._misses.popitem(last=False)
+
     def forget(self, key_id: str) -> None:
         self._entries.pop(key_id, None)
+        self._misses.pop(key_id, None)
 
 
 _caches: weakref.WeakKeyDictionary[Gateway, VerifiedKeys] = weakref.WeakKeyDictionary()
@@ -107,6 +134,8 @@ async def authenticate_request(gateway: Gateway, request: web.Request) -> Princi
     key_id, secret = parts
     found = await _cache_for(gateway).fetch(key_id, lambda k: find_active_key(gateway.engine, k))
     if found is None:
+        # The same hash and comparison as a known id with a wrong secret: no timing difference.
+        secret_matches(secret, NO_KEY_HASH)
         return None
     tenant_id, secret_hash, scopes = found
     if not secret_matches(secret, secret_hash):

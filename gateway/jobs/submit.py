@@ -12,6 +12,7 @@ import json
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from ..db.base import utcnow
 from ..db.jobs import JobRepository
@@ -95,6 +96,7 @@ def _checked(
     if connector is None:
         raise ResourceNotFound(f"no plugin provides {target.platform!r}")
     account = target.accounts[body["accountId"]]
+    _check_link(body.get("link"))
     now = utcnow()
     scheduled_at = _schedule(gateway, body.get("scheduledAt"), now)
     # A platform that schedules natively gets the post at once, to hold until its time.
@@ -149,6 +151,24 @@ def _format_hint(now: datetime) -> str:
     # which the client would copy and see refused.
     example = rfc3339((now + timedelta(hours=1)).replace(microsecond=0))
     return f"use RFC 3339 with a time zone (Z or an offset), e.g. {example}"
+
+
+def _check_link(link: str | None) -> None:
+    """A post's link is shown to the platform's users as a link: a web address only, never
+    ``javascript:``, ``file:`` or ``data:`` (a platform that renders it would run or open it)."""
+    if link is None:
+        return
+    try:
+        parts = urlsplit(link)
+        web_address = parts.scheme.lower() in ("http", "https") and bool(parts.hostname)
+    except ValueError:  # a malformed port or IPv6 literal
+        web_address = False
+    if web_address:
+        return
+    raise InvalidInput(
+        "link is not an http(s) URL",
+        errors=[FieldProblem("link", "url", "send an http:// or https:// address with a host")],
+    )
 
 
 def _schedule(gateway: Gateway, raw: str | None, now: datetime) -> datetime | None:

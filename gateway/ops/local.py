@@ -145,11 +145,17 @@ class ServedGateway:
     async def __aenter__(self) -> ServedGateway:
         from ..host import Gateway
         from ..web.app import create_app
+        from ..web.protocol import GatewayRunner
 
         self.gateway = Gateway.from_settings(
             self.prepare(self._base_settings), entry_points=self._entry_points
         )
-        self._runner = web.AppRunner(create_app(self.gateway), access_log=None)
+        # The server `gateway serve` runs (a live validation answers real OAuth callbacks).
+        self._runner = GatewayRunner(
+            create_app(self.gateway),
+            access_log=None,
+            keepalive_timeout=self.gateway.settings.server.idle_timeout_seconds,
+        )
         await self._runner.setup()
         try:
             port = await self.bind(self._runner)

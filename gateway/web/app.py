@@ -11,8 +11,9 @@ from .. import eventloop
 from ..host import Gateway
 from ..plugins import _core_version
 from ..sandbox import WebhookTargets
-from . import middlewares
-from .keys import GATEWAY, SPEC
+from . import headers, middlewares
+from .keys import AUTH_FAILURES, GATEWAY, SPEC
+from .lockout import FailedAuthentications
 from .routes import (
     analytics,
     connections,
@@ -67,11 +68,14 @@ def build_spec(gateway: Gateway) -> ApiSpec:
 
 def create_app(gateway: Gateway) -> web.Application:
     """The web app for ``gateway``; starting the app starts the gateway, cleanup stops it."""
+    auth = gateway.settings.auth
+    failures = FailedAuthentications(auth.failure_limit, auth.failure_window_seconds)
     app = web.Application(
-        middlewares=middlewares.stack(gateway),
+        middlewares=middlewares.stack(gateway, failures),
         client_max_size=gateway.settings.server.max_body_bytes,
     )
     app[GATEWAY] = gateway
+    app[AUTH_FAILURES] = failures
     spec = build_spec(gateway)
     app[SPEC] = spec
     spec.install(app)
@@ -86,6 +90,7 @@ def create_app(gateway: Gateway) -> web.Application:
                 webhook_targets=WebhookTargets.below(gateway.settings.base_url),
             )
             app.add_subapp(f"/sandbox/{name}", sandbox.build_app())
+    app.on_response_prepare.append(headers.secure_headers)
     app.cleanup_ctx.append(_gateway_lifecycle)
     app.on_shutdown.append(_start_draining)
     return app

@@ -6,10 +6,12 @@ from aiohttp import web
 
 from ..host import Gateway
 from ..types import Principal
+from .lockout import FailedAuthentications
 from .spec import ApiSpec
 
 GATEWAY = web.AppKey("gateway", Gateway)
 SPEC = web.AppKey("spec", ApiSpec)
+AUTH_FAILURES = web.AppKey("auth_failures", FailedAuthentications)
 PRINCIPAL = web.RequestKey("principal", Principal)
 REQUEST_ID = web.RequestKey("request_id", str)
 

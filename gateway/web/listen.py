@@ -6,6 +6,8 @@ are started or the workers claim a job, and before any banner claims the server 
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import ipaddress
 import socket
 from collections.abc import Callable
@@ -14,6 +16,7 @@ from typing import Any
 from aiohttp import web
 
 from ..errors import GatewayError
+from .protocol import GatewayRunner
 
 BACKLOG = 128  # aiohttp's default
 
@@ -63,17 +66,62 @@ def run_app(
     sockets: list[socket.socket],
     *,
     ready: Callable[[], None],
+    loop: asyncio.AbstractEventLoop | None = None,
     **options: Any,
 ) -> None:
-    """aiohttp's ``run_app`` on ``sockets`` (from :func:`bind`) until a signal stops it;
-    ``ready`` is called once the app has started and the sockets accept requests."""
+    """Serve ``app`` on ``sockets`` (from :func:`bind`) until SIGINT or SIGTERM, then drain.
+
+    aiohttp's ``run_app`` would do, but it makes its own runner, whose server answers a
+    malformed or oversized request in plain text (see ``protocol``); this is the same loop
+    with ours. ``ready`` is called once the app has started and the sockets accept requests;
+    ``options`` are ``AppRunner``'s (``shutdown_timeout``, ``keepalive_timeout``, ...).
+    """
+    loop = loop or asyncio.new_event_loop()
+    # SIGINT and SIGTERM raise GracefulExit out of the loop; cleanup then drains the requests.
+    runner = GatewayRunner(app, handle_signals=True, **options)
+
+    async def serve() -> None:
+        await runner.setup()
+        try:
+            for sock in sockets:
+                await web.SockSite(runner, sock, backlog=BACKLOG).start()
+            ready()
+            await asyncio.Event().wait()  # until a signal
+        finally:
+            await runner.cleanup()
+
+    main = loop.create_task(serve())
     try:
-        # aiohttp calls its `print` once, after the app's start-up and every site's: the one
-        # moment that a server is ready, exactly what its banner should wait for.
-        web.run_app(app, sock=sockets, print=lambda *_: ready(), backlog=BACKLOG, **options)
+        asyncio.set_event_loop(loop)
+        loop.run_until_complete(main)
+    except (web.GracefulExit, KeyboardInterrupt):
+        pass
     finally:
-        for sock in sockets:  # already closed when the server ran; not when start-up failed
-            sock.close()
+        try:
+            if not main.done():
+                main.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    loop.run_until_complete(main)
+        finally:
+            _cancel_all(loop)
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            asyncio.set_event_loop(None)
+            loop.close()
+            for sock in sockets:  # already closed when the server ran; not when start-up failed
+                sock.close()
+
+
+def _cancel_all(loop: asyncio.AbstractEventLoop) -> None:
+    """Cancel what is left running (as ``asyncio.run`` does), reporting what failed."""
+    tasks = asyncio.all_tasks(loop)
+    for task in tasks:
+        task.cancel()
+    loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
+    for task in tasks:
+        if not task.cancelled() and task.exception() is not None:
+            loop.call_exception_handler(
+                {"message": "unhandled exception at shutdown", "exception": task.exception()}
+            )
 
 
 def off_loopback(sockets: list[socket.socket]) -> list[str]:

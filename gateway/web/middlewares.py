@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import time
@@ -17,6 +18,7 @@ from ..errors import (
     MethodNotAllowed,
     PayloadTooLarge,
     ResourceNotFound,
+    TooManyFailures,
     Unauthenticated,
 )
 from ..host import Gateway, first_result
@@ -24,6 +26,7 @@ from ..redaction import redact_path
 from ..telemetry import Telemetry
 from . import problems
 from .keys import PRINCIPAL, REQUEST_ID
+from .lockout import FailedAuthentications
 from .textcheck import refuse_control, refuse_nul
 
 log = structlog.get_logger("gateway.web")
@@ -32,7 +35,7 @@ _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,100}$")
 _OWN_FORMAT_PREFIXES = ("/sandbox/",)
 
 
-def stack(gateway: Gateway) -> list[Middleware]:
+def stack(gateway: Gateway, failures: FailedAuthentications) -> list[Middleware]:
     """The app's middlewares, outermost first, bound to ``gateway``.
 
     Bound once here rather than looked up per request (``request.config_dict`` builds a
@@ -41,7 +44,7 @@ def stack(gateway: Gateway) -> list[Middleware]:
     return [
         request_context(gateway.telemetry),
         problem_errors,
-        authenticate(gateway),  # a caller without a key learns nothing, not even a 400
+        authenticate(gateway, failures),  # a caller without a key learns nothing, not even a 400
         refuse_bad_text,
     ]
 
@@ -164,7 +167,20 @@ async def refuse_bad_text(request: web.Request, handler: Handler) -> web.StreamR
     return await handler(request)
 
 
-def authenticate(gateway: Gateway) -> Middleware:
+def too_many_failures(failures: FailedAuthentications, request: web.Request) -> web.Response | None:
+    """The 429 for a caller whose address has failed too often lately, else None."""
+    wait = failures.wait(request.remote)
+    if not wait:
+        return None
+    seconds = math.ceil(wait)
+    error = TooManyFailures(
+        f"too many failed authentications from your address; try again in {seconds} s",
+        retry_after=seconds,
+    )
+    return problems.from_error(error, headers={"Retry-After": str(seconds)})
+
+
+def authenticate(gateway: Gateway, failures: FailedAuthentications) -> Middleware:
     hook = gateway.pm.hook.authenticate_request
 
     @web.middleware
@@ -174,8 +190,15 @@ def authenticate(gateway: Gateway) -> Middleware:
         if (path == "/api" or path.startswith("/api/")) and not getattr(
             request.match_info.handler, "__gateway_public__", False
         ):
+            # A request without credentials guesses nothing: it is neither held nor counted.
+            guess = "Authorization" in request.headers or bool(request.cookies)
+            refused = too_many_failures(failures, request) if guess else None
+            if refused is not None:
+                return refused
             principal = await first_result(hook, gateway=gateway, request=request)
             if principal is None:
+                if guess:
+                    failures.failed(request.remote)
                 error = Unauthenticated("send Authorization: Bearer <api key>")
                 return problems.from_error(
                     error, headers={"WWW-Authenticate": 'Bearer realm="gateway"'}

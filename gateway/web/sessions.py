@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import delete, or_, select, update
 
-from ..apikeys import secret_matches, split_api_key
+from ..apikeys import NO_KEY_HASH, secret_matches, split_api_key
 from ..db.base import utcnow
 from ..db.models import DashboardSessionRow
 from ..db.repositories import find_active_key
@@ -49,7 +49,8 @@ async def verify_api_key(gateway: Gateway, presented: str) -> Principal | None:
         return None
     key_id, secret = parts
     found = await find_active_key(gateway.engine, key_id)
-    if found is None or not secret_matches(secret, found[1]):
+    # An unknown id compares the secret all the same, so it answers as fast as a wrong secret.
+    if not secret_matches(secret, found[1] if found else NO_KEY_HASH) or found is None:
         return None
     return Principal(tenant_id=found[0], key_id=key_id, scopes=frozenset(found[2].split()))
 

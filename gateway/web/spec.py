@@ -223,6 +223,10 @@ class ApiSpec:
             responses = {str(code): spec for code, spec in sorted(op.responses.items())}
             if op.auth:
                 responses.setdefault("401", problem("Missing or invalid API key"))
+                responses.setdefault(
+                    "429",
+                    problem("Too many failed authentications from this address (see Retry-After)"),
+                )
             if op.parameters or op.request_body:
                 responses.setdefault("400", problem("Malformed request"))
             if any(param is CURSOR_PARAM for param in op.parameters):

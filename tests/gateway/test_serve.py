@@ -136,3 +136,46 @@ async def test_the_banner_and_started_line_come_once_the_server_is_ready(tmp_pat
     finally:
         process.terminate()
         await process.communicate()
+
+
+async def test_idle_and_slow_header_connections_are_closed(tmp_path):
+    port = free_port()
+    env = plain_env(tmp_path, server_idle_timeout_seconds="1")
+    process = await spawn_gateway("serve", "--port", str(port), env=env, capture=True)
+    try:
+        await wait_for(f"http://127.0.0.1:{port}/readyz", process)
+        # A request line that never ends, and a connection that never says anything.
+        slow = await asyncio.open_connection("127.0.0.1", port)
+        slow[1].write(b"GET /healthz HT")
+        await slow[1].drain()
+        silent = await asyncio.open_connection("127.0.0.1", port)
+        # A keep-alive connection, idle after its answer.
+        idle = await asyncio.open_connection("127.0.0.1", port)
+        idle[1].write(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        await idle[1].drain()
+        for reader, writer in (slow, silent, idle):
+            # The bound is generous: only "closed by the server, not left open" is asserted.
+            rest = await asyncio.wait_for(reader.read(), timeout=30)
+            assert b"healthz" not in rest
+            assert rest == b"" or rest.startswith(b"HTTP/1.1 200"), rest[:40]
+            writer.close()
+    finally:
+        process.kill()
+        await process.wait()
+
+
+async def test_serve_answers_an_oversized_request_line_as_a_problem(tmp_path):
+    port = free_port()
+    process = await spawn_gateway("serve", "--port", str(port), env=plain_env(tmp_path))
+    try:
+        await wait_for(f"http://127.0.0.1:{port}/readyz", process)
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"GET /" + b"a" * 9000 + b" HTTP/1.1\r\nHost: x\r\n\r\n")
+        answer = await asyncio.wait_for(reader.read(), timeout=30)
+        writer.close()
+        assert answer.split(b" ")[1] == b"431", answer[:80]
+        assert b"Content-Type: application/problem+json" in answer
+        assert b"urn:gateway:problem:header_too_large" in answer
+    finally:
+        process.kill()
+        await process.wait()

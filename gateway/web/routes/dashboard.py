@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from functools import cache
 from html import escape
 from importlib.resources import files
@@ -12,7 +13,7 @@ from aiohttp import web
 
 from ...db.jobs import JobRepository
 from ...ops.health import health_report
-from ..keys import gateway_of
+from ..keys import AUTH_FAILURES, gateway_of
 from ..sessions import (
     COOKIE,
     LIFETIME,
@@ -95,8 +96,16 @@ async def login(request: web.Request) -> web.Response:
     api_key = str(form.get("apiKey") or "")
     refuse_control([("apiKey", api_key)])  # a 400 before the key's id is looked up
     gateway = gateway_of(request)
+    failures = request.app[AUTH_FAILURES]
+    wait = math.ceil(failures.wait(request.remote))
+    if wait:  # the API's limit, shared: signing in is another way to try a key
+        page = _signin(f"Too many failed sign-ins from your address; try again in {wait} s.", 429)
+        page.headers["Retry-After"] = str(wait)
+        return page
     principal = await verify_api_key(gateway, api_key) if api_key else None
     if principal is None:
+        if api_key:  # an empty form guesses nothing
+            failures.failed(request.remote)
         return _signin("That API key is not valid (or was revoked).", 401)
     token = await open_session(gateway, principal)
     response = web.HTTPSeeOther("/dashboard")

@@ -52,7 +52,11 @@ PUBLISH_BODY = Schema(
                 "maxItems": 50,
                 "items": {"type": "string", "maxLength": 2000, "pattern": "^https?://"},
             },
-            "link": {"type": "string", "maxLength": 2000},
+            "link": {
+                "type": "string",
+                "maxLength": 2000,
+                "description": "An http(s) URL; any other scheme is `invalid_input`",
+            },
             "scheduledAt": {"type": "string", "maxLength": 40},
             "options": {
                 "type": "object",
@@ -247,7 +251,8 @@ def install(spec: ApiSpec) -> None:
             422: problem(
                 "The platform would refuse it (`unprocessable`, its field problems: a post kind "
                 "or account kind it does not take, a limit of the account's kind, options its "
-                "schema does not allow), or `invalid_input`: scheduledAt is malformed, past or "
+                "schema does not allow), or `invalid_input`: link is not an http(s) URL, "
+                "scheduledAt is malformed, past or "
                 "too far ahead, or options are under another key than the platform's name"
             ),
         },

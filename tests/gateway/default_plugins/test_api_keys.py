@@ -90,3 +90,75 @@ async def test_requests_that_miss_the_cache_together_share_one_lookup():
     uncached = VerifiedKeys(ttl=0)  # no cache: every request reads (revocations at once)
     await asyncio.gather(*(uncached.fetch("key_a", load) for _ in range(3)))
     assert len(lookups) == 4
+
+
+class _Request:
+    def __init__(self, key):
+        self.headers = auth(key)
+
+
+async def test_an_unknown_key_id_costs_what_a_wrong_secret_costs(api, tenant, monkeypatch):
+    """Both are read once, then answered from memory, and both compare a secret with a hash."""
+    from gateway.default_plugins import api_keys
+
+    _, gateway = api
+    reads, compared = [], []
+    real_find, real_matches = api_keys.find_active_key, api_keys.secret_matches
+
+    async def find(engine, key_id):
+        reads.append(key_id)
+        return await real_find(engine, key_id)
+
+    def matches(secret, stored_hash):
+        compared.append(secret)
+        return real_matches(secret, stored_hash)
+
+    monkeypatch.setattr(api_keys, "find_active_key", find)
+    monkeypatch.setattr(api_keys, "secret_matches", matches)
+    unknown = "key_doesnotexist.some-secret"
+    wrong = f"{tenant.key_id}.some-secret"
+    for presented in (unknown, wrong, unknown, wrong):
+        assert await api_keys.authenticate_request(gateway, _Request(presented)) is None
+    assert reads == ["key_doesnotexist", tenant.key_id]  # the second time, no database read
+    assert compared == ["some-secret"] * 4  # a verify either way
+
+
+async def test_a_remembered_miss_does_not_shut_out_a_new_key(api, monkeypatch):
+    from gateway.default_plugins import api_keys
+
+    _, gateway = api
+    tenant = await admin.create_tenant(gateway, "acme")
+    missing = "key_notyetmade.some-secret"
+    assert await api_keys.authenticate_request(gateway, _Request(missing)) is None
+    made = await admin.create_key(gateway, tenant.tenant_id)  # a fresh random id: never asked for
+    assert await api_keys.authenticate_request(gateway, _Request(made)) is not None
+
+
+def test_misses_expire_with_the_same_lifetime_and_are_kept_apart(monkeypatch):
+    now = [1000.0]
+    monkeypatch.setattr("gateway.default_plugins.api_keys.time.monotonic", lambda: now[0])
+    cache = VerifiedKeys(ttl=5, max_entries=2)
+    cache.put("key_real", ("ten", "h", ""))
+    for name in ("key_x", "key_y", "key_z"):  # a flood of made-up ids...
+        cache.put_miss(name)
+    assert cache.get("key_real") is not None  # ...does not push a real key out
+    assert not cache.missed("key_x") and cache.missed("key_z")
+    now[0] += 5.1
+    assert not cache.missed("key_z")
+    cache.put_miss("key_w")
+    cache.forget("key_w")  # as a revocation or creation in this process would
+    assert not cache.missed("key_w")
+    VerifiedKeys(ttl=0).put_miss("key_v")
+    assert not VerifiedKeys(ttl=0).missed("key_v")
+
+
+async def test_without_cache_every_unknown_id_is_read():
+    reads = []
+
+    async def load(key_id):
+        reads.append(key_id)
+
+    cache = VerifiedKeys(ttl=0)
+    await cache.fetch("key_a", load)
+    await cache.fetch("key_a", load)
+    assert reads == ["key_a", "key_a"] and not cache.missed("key_a")

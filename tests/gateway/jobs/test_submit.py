@@ -41,3 +41,27 @@ async def test_the_gateways_rules_are_not_called_the_platforms_verdict(live):
     assert problem["type"] == "urn:gateway:problem:unprocessable", problem
     assert problem["title"] == "Request is invalid for the target platform"
     assert await jobs_count(live) == 0
+
+
+async def test_a_link_is_a_web_address_or_nothing_is_queued(live):
+    connection_id, account_id = await account_of(live)
+    for link in (
+        "javascript:alert(1)",
+        "JavaScript:alert(1)",
+        "file:///etc/passwd",
+        "data:text/html,<script>alert(1)</script>",
+        "https://",
+        "//example.com/",
+        "example.com",
+        "http://[::1",
+    ):
+        status, problem = await queue(live, connection_id, account_id, link=link)
+        assert status == 422, (link, problem)
+        assert problem["type"] == "urn:gateway:problem:invalid_input", problem
+        assert problem["errors"] == [
+            {"field": "link", "code": "url", "message": problem["errors"][0]["message"]}
+        ]
+    assert await jobs_count(live) == 0
+    for link in ("https://example.com/a?b=c", "HTTP://example.com"):
+        status, accepted = await queue(live, connection_id, account_id, link=link)
+        assert status == 202, (link, accepted)
