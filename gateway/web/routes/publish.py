@@ -61,7 +61,7 @@ PUBLISH_BODY = Schema(
             "options": {
                 "type": "object",
                 "description": "Settings for the target platform, under its name only "
-                "(`{\"meta\": {\"mediaType\": \"REELS\"}}`), as its `options` schema in "
+                '(`{"meta": {"mediaType": "REELS"}}`), as its `options` schema in '
                 "`/api/platforms` declares",
             },
         },
