@@ -16,7 +16,7 @@ from gateway import admin, hookimpl
 from gateway.host import Gateway
 from gateway.web.app import create_app
 
-from ...conftest import settings_for
+from ...conftest import _drop_postgres_database, _postgres_database, settings_for
 
 
 def _connector_only_plugin():
@@ -27,14 +27,30 @@ def _connector_only_plugin():
     )
 
 
+@pytest.fixture(
+    scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+def database(request, tmp_path_factory):
+    """The fuzzed gateway's database: each database answers bad input its own way (a NUL byte
+    was a 500 on PostgreSQL alone), so the whole document is fuzzed on both."""
+    if request.param == "sqlite":
+        yield None
+        return
+    url = asyncio.run(_postgres_database())
+    try:
+        yield url
+    finally:
+        asyncio.run(_drop_postgres_database(url))
+
+
 @pytest.fixture(scope="module")
-def live_gateway(tmp_path_factory):
+def live_gateway(tmp_path_factory, database):
     """The app served from a background thread's event loop, and a tenant API key for it."""
     tmp_path = tmp_path_factory.mktemp("openapi")
     gateway = Gateway.from_settings(
         # A fuzzer sends hundreds of bad keys from one address: what the failure limit stops
         # (tests/gateway/web/test_lockout.py). Here every answer is to be the route's own.
-        settings_for(tmp_path, auth={"failure_limit": 0}),
+        settings_for(tmp_path, database, auth={"failure_limit": 0}),
         extra_plugins=[("example", _connector_only_plugin())],
         entry_points=False,
     )
