@@ -236,6 +236,10 @@ class ApiSpec:
             if op.request_body or op.method in ("POST", "PUT", "PATCH"):
                 responses.setdefault("413", problem("Request body larger than the server takes"))
             responses.setdefault("405", problem("Method not allowed"))
+            # Any request: a request line or header past the server's limit (web/protocol.py).
+            responses.setdefault(
+                "431", problem("Request line or a header larger than the server reads")
+            )
             if op.auth:
                 # Every authenticated route reads the database: when it is locked or
                 # unreachable the answer is 503 with Retry-After, never a 500.
