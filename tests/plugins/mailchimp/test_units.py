@@ -4,7 +4,7 @@ quarter-hour rounding and the webhook parser."""
 from __future__ import annotations
 
 import hashlib
-from datetime import UTC, datetime
+from datetime import datetime, timedelta
 from types import SimpleNamespace
 
 import pytest
@@ -18,6 +18,7 @@ from gateway import (
     PublishRequest,
     RateLimited,
     Transient,
+    clock,
 )
 from gateway.jobs.declared import refusals
 from plugins.mailchimp import content, reports, webhooks
@@ -119,8 +120,11 @@ def test_checks_find_what_mailchimp_would_refuse():
     ]
     other = AccountRef("acct_3", "facebook_page", "1", "Page", AUDIENCE.metadata)
     assert refused(PublishRequest(title="Hi", body="x"), other) == ["accountId"]
-    past = PublishRequest(title="Hi", body="x", scheduled_at=datetime(2020, 1, 1, tzinfo=UTC))
+    # Judged on the gateway's clock: a minute ago is past, an hour from now is not.
+    past = PublishRequest(title="Hi", body="x", scheduled_at=clock.now() - timedelta(minutes=1))
     assert refused(past, AUDIENCE) == ["scheduledAt"]
+    later = PublishRequest(title="Hi", body="x", scheduled_at=clock.now() + timedelta(hours=1))
+    assert refused(later, AUDIENCE) == []
 
 
 @pytest.mark.parametrize(
