@@ -28,6 +28,19 @@ class Schema(dict):
         self.name = name
 
 
+def record(
+    name: str | None, properties: dict[str, Any], *, required: list[str] | None = None
+) -> dict[str, Any]:
+    """An object schema whose ``required`` properties (every one, unless given) must be there;
+    named (a component, see :class:`Schema`) when ``name`` is given."""
+    schema = {
+        "type": "object",
+        "required": list(properties) if required is None else required,
+        "properties": properties,
+    }
+    return schema if name is None else Schema(name, schema)
+
+
 def nullable(schema: dict[str, Any]) -> dict[str, Any]:
     """``schema`` or null (a named schema stays one type, and a reference, this way)."""
     return {"anyOf": [schema, {"type": "null"}]}
@@ -63,31 +76,20 @@ def list_schema(item: Schema) -> Schema:
     )
 
 
-FIELD_PROBLEM = Schema(
+FIELD_PROBLEM = record(
     "FieldProblem",
-    {
-        "type": "object",
-        "required": ["field", "code", "message"],
-        "properties": {
-            "field": {"type": "string"},
-            "code": {"type": "string"},
-            "message": {"type": "string"},
-        },
-    },
+    {"field": {"type": "string"}, "code": {"type": "string"}, "message": {"type": "string"}},
 )
-PROBLEM = Schema(
+PROBLEM = record(
     "Problem",
     {
-        "type": "object",
-        "required": ["type", "title", "status", "detail"],
-        "properties": {
-            "type": {"type": "string"},
-            "title": {"type": "string"},
-            "status": {"type": "integer"},
-            "detail": {"type": "string"},
-            "errors": {"type": "array", "items": FIELD_PROBLEM},
-        },
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "errors": {"type": "array", "items": FIELD_PROBLEM},
     },
+    required=["type", "title", "status", "detail"],
 )
 
 LIMIT_PARAM = {

@@ -35,6 +35,7 @@ from ..spec import (
     path_param,
     problem,
     query_params,
+    record,
 )
 
 TIME = {"type": ["string", "null"], "format": "date-time"}
@@ -71,35 +72,28 @@ CONNECTION = Schema(
         },
     },
 )
-ACCOUNT = Schema(
+ACCOUNT = record(
     "Account",
     {
-        "type": "object",
-        "required": ["id", "kind", "externalId", "name", "platform"],
-        "properties": {
-            "id": {"type": "string"},
-            "kind": {"type": "string"},
-            "externalId": {"type": "string"},
-            "name": {"type": "string"},
-            "platform": {"type": "string"},
-        },
+        "id": {"type": "string"},
+        "kind": {"type": "string"},
+        "externalId": {"type": "string"},
+        "name": {"type": "string"},
+        "platform": {"type": "string"},
     },
 )
-HEALTH_RESULT = Schema(
+HEALTH_RESULT = record(
     "HealthCheck",
     {
-        "type": "object",
-        "required": ["connectionId", "status", "ok", "latencyMs", "checkedAt"],
-        "properties": {
-            "connectionId": {"type": "string"},
-            "status": {"enum": ["healthy", "warning", "critical"]},
-            "ok": {"type": "boolean"},
-            "latencyMs": {"type": "number"},
-            "checkedAt": {"type": "string"},
-            "errorCode": {"type": ["string", "null"]},
-            "detail": {"type": "string"},
-        },
+        "connectionId": {"type": "string"},
+        "status": {"enum": ["healthy", "warning", "critical"]},
+        "ok": {"type": "boolean"},
+        "latencyMs": {"type": "number"},
+        "checkedAt": {"type": "string"},
+        "errorCode": {"type": ["string", "null"]},
+        "detail": {"type": "string"},
     },
+    required=["connectionId", "status", "ok", "latencyMs", "checkedAt"],
 )
 PLATFORM_PARAM = {
     "name": "platform",
@@ -142,25 +136,18 @@ API_KEY_BODY = Schema(
         },
     },
 )
-STARTED = Schema(
+STARTED = record(
     "OAuthStarted",
     {
-        "type": "object",
-        "required": ["authorizationUrl", "state", "expiresAt"],
-        "properties": {
-            "authorizationUrl": {"type": "string"},
-            "state": {"type": "string"},
-            "expiresAt": {"type": "string"},
-        },
+        "authorizationUrl": {"type": "string"},
+        "state": {"type": "string"},
+        "expiresAt": {"type": "string"},
     },
 )
-CALLBACK_RESULT = Schema(
+CALLBACK_RESULT = record(
     "OAuthConnected",
-    {
-        "type": "object",
-        "required": ["connectionId"],
-        "properties": {"connectionId": {"type": "string"}, "created": {"type": "boolean"}},
-    },
+    {"connectionId": {"type": "string"}, "created": {"type": "boolean"}},
+    required=["connectionId"],
 )
 # Bounded so that the whole request line stays under the server's 8 KiB limit.
 CALLBACK_PARAMS = tuple(

@@ -6,7 +6,7 @@ from aiohttp import web
 
 from ...ops.health import METRICS, health_report
 from ..keys import gateway_of, principal_of
-from ..spec import ApiSpec, Schema, json_response
+from ..spec import ApiSpec, json_response, record
 
 NUMBER = {"type": ["number", "null"]}
 COUNT = {"type": "integer", "minimum": 0}
@@ -17,19 +17,15 @@ def _described(schema: dict, description: str) -> dict:
     return {**schema, "description": description}
 
 
-def _object(properties: dict, name: str | None = None) -> dict:
-    """An object with every property required; a named one (a component) when given a name."""
-    schema = {"type": "object", "required": list(properties), "properties": properties}
-    return schema if name is None else Schema(name, schema)
-
-
-PLATFORM = _object(
+PLATFORM = record(
+    "PlatformHealth",
     {
         "platform": {"type": "string"},
         "displayName": {"type": "string"},
         "installed": {"type": "boolean"},
         "status": {"enum": ["healthy", "warning", "critical", "unknown"]},
-        "connections": _object(
+        "connections": record(
+            None,
             {
                 "total": COUNT,
                 "healthy": COUNT,
@@ -38,10 +34,11 @@ PLATFORM = _object(
                 "unknown": COUNT,
                 "needsReconnect": COUNT,
                 "healthPercentage": NUMBER,
-            }
+            },
         ),
-        "tokens": _object({"expiringSoon": COUNT, "expired": COUNT}),
-        "publishing": _object(
+        "tokens": record(None, {"expiringSoon": COUNT, "expired": COUNT}),
+        "publishing": record(
+            None,
             {
                 "jobs24h": COUNT,
                 "published24h": COUNT,
@@ -57,32 +54,34 @@ PLATFORM = _object(
                 "avgQueueWaitMs": NUMBER,
                 "publishedTotal": COUNT,
                 "inFlight": COUNT,
-            }
+            },
         ),
-        "dlq": _object(
-            {"size": COUNT, "byReason": {"type": "object", "additionalProperties": COUNT}}
+        "dlq": record(
+            None, {"size": COUNT, "byReason": {"type": "object", "additionalProperties": COUNT}}
         ),
-        "readiness": _object(
+        "readiness": record(
+            None,
             {
                 "productionReady": {"type": "boolean"},
                 "needsAttention": COUNT,
                 "neverChecked": COUNT,
                 "lastHealthCheckAt": TIME,
-            }
+            },
         ),
-        "analytics": _object(
+        "analytics": record(
+            None,
             {
                 "postsPublished": COUNT,
                 "postsPublished7d": COUNT,
                 "lastPublishedAt": TIME,
                 "postsWithAnalytics": COUNT,
-                "metrics": _object({m: NUMBER for m in METRICS}),
-            }
+                "metrics": record(None, {m: NUMBER for m in METRICS}),
+            },
         ),
     },
-    "PlatformHealth",
 )
-TOKEN = _object(
+TOKEN = record(
+    "ExpiringToken",
     {
         "connectionId": {"type": "string"},
         "tenantId": {"type": "string"},
@@ -92,9 +91,9 @@ TOKEN = _object(
         "expiresAt": TIME,
         "hoursUntilExpiry": NUMBER,
     },
-    "ExpiringToken",
 )
-DLQ_ROW = _object(
+DLQ_ROW = record(
+    "DeadJobGroup",
     {
         "platform": {"type": "string"},
         "reason": {"type": "string"},
@@ -105,9 +104,9 @@ DLQ_ROW = _object(
         "avgHoursInQueue": NUMBER,
         "lastErrorMessage": {"type": ["string", "null"]},
     },
-    "DeadJobGroup",
 )
-ERROR = _object(
+ERROR = record(
+    "RecentError",
     {
         "platform": {"type": "string"},
         "source": {"enum": ["publish", "health_check"]},
@@ -118,9 +117,9 @@ ERROR = _object(
         "lastSeenAt": TIME,
         "lastMessage": {"type": ["string", "null"]},
     },
-    "RecentError",
 )
-TREND = _object(
+TREND = record(
+    "HealthCheckTrend",
     {
         "platform": {"type": "string"},
         "day": {"type": "string"},
@@ -133,21 +132,20 @@ TREND = _object(
         "warnings": COUNT,
         "criticals": COUNT,
     },
-    "HealthCheckTrend",
 )
-HEALTH_SCHEMA = _object(
+HEALTH_SCHEMA = record(
+    "HealthReport",
     {
         "generatedAt": {"type": "string", "format": "date-time"},
         "scope": {"enum": ["tenant", "all"]},
         "platforms": {"type": "array", "items": PLATFORM},
         "tokens": {"type": "array", "items": TOKEN},
-        "dlq": _object(
-            {"total": COUNT, "byPlatformAndReason": {"type": "array", "items": DLQ_ROW}}
+        "dlq": record(
+            None, {"total": COUNT, "byPlatformAndReason": {"type": "array", "items": DLQ_ROW}}
         ),
         "recentErrors": {"type": "array", "items": ERROR},
         "healthCheckTrends": {"type": "array", "items": TREND},
     },
-    "HealthReport",
 )
 
 

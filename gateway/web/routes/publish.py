@@ -31,6 +31,7 @@ from ..spec import (
     path_param,
     problem,
     query_params,
+    record,
     validated,
 )
 
@@ -157,16 +158,12 @@ DEAD = Schema(
         },
     },
 )
-ACCEPTED = Schema(
+ACCEPTED = record(
     "PublishAccepted",
     {
-        "type": "object",
-        "required": ["jobId", "status", "postId"],
-        "properties": {
-            "jobId": {"type": "string"},
-            "status": {"enum": ["queued", "scheduled"]},
-            "postId": {"type": "string"},
-        },
+        "jobId": {"type": "string"},
+        "status": {"enum": ["queued", "scheduled"]},
+        "postId": {"type": "string"},
     },
 )
 POST_DELETED = Schema(

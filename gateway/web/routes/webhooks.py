@@ -17,7 +17,16 @@ from ...ids import new_id
 from ...timefmt import rfc3339
 from ...webhooks.outbox import EVENTS
 from ..keys import GATEWAY, principal_of
-from ..spec import ApiSpec, Schema, json_body, json_response, list_schema, path_param, problem
+from ..spec import (
+    ApiSpec,
+    Schema,
+    json_body,
+    json_response,
+    list_schema,
+    path_param,
+    problem,
+    record,
+)
 
 # A port is 0 to 65535 (the handler refuses others, so the schema must not promise them).
 _PORT = "(6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[0-9]{1,4})"
@@ -47,19 +56,16 @@ CREATE = {
         },
     },
 }
-ENDPOINT = Schema(
+ENDPOINT = record(
     "WebhookEndpoint",
     {
-        "type": "object",
-        "required": ["id", "url", "events", "createdAt"],
-        "properties": {
-            "id": {"type": "string"},
-            "url": {"type": "string"},
-            "events": {"type": "array", "items": {"type": "string"}},
-            "createdAt": {"type": "string"},
-            "secret": {"type": "string", "description": "returned once, on creation"},
-        },
+        "id": {"type": "string"},
+        "url": {"type": "string"},
+        "events": {"type": "array", "items": {"type": "string"}},
+        "createdAt": {"type": "string"},
+        "secret": {"type": "string", "description": "returned once, on creation"},
     },
+    required=["id", "url", "events", "createdAt"],
 )
 ID = path_param("endpointId")
 SECRET_PURPOSE = "webhook_signing_secret"
