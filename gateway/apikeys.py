@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import re
 import secrets
 
+from .digest import lookup_hash
 from .ids import new_id
 
 # What new_api_key makes; anything else (a NUL, say) is no key and never reaches the database.
@@ -17,7 +17,7 @@ NO_KEY_HASH = "0" * 64
 
 
 def hash_secret(secret: str) -> str:
-    return hashlib.sha256(secret.encode()).hexdigest()
+    return lookup_hash(secret)
 
 
 def new_api_key() -> tuple[str, str, str]:

@@ -18,6 +18,7 @@ from datetime import datetime
 from urllib.parse import urlsplit
 
 from ..db.models import OAuthStateRow
+from ..digest import lookup_hash
 from ..vault import Vault
 
 COOKIE_PREFIX = "gw_oauth_"
@@ -35,8 +36,7 @@ class BindingCookie:
     secure: bool
 
 
-def digest(value: str) -> str:
-    return hashlib.sha256(value.encode()).hexdigest()
+digest = lookup_hash  # the go link's id and the cookie's value are stored as this
 
 
 def new_link_id() -> str:

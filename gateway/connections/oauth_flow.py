@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -15,6 +14,7 @@ from ..db.base import utcnow
 from ..db.connections import ConnectionRepository, OAuthStateRepository
 from ..db.models import OAuthStateRow
 from ..db.repositories import SecretRepository
+from ..digest import lookup_hash
 from ..errors import (
     ApiError,
     Conflict,
@@ -69,7 +69,7 @@ class LinkRefused(GatewayError):
 
 
 def state_hash(state: str) -> str:
-    return hashlib.sha256(state.encode()).hexdigest()
+    return lookup_hash(state)
 
 
 def callback_url(gateway: Gateway, platform: str) -> str:

@@ -14,6 +14,7 @@ from ..apikeys import NO_KEY_HASH, secret_matches, split_api_key
 from ..db.base import utcnow
 from ..db.models import DashboardSessionRow
 from ..db.repositories import find_active_key
+from ..digest import lookup_hash
 from ..types import Principal
 
 if TYPE_CHECKING:
@@ -27,10 +28,6 @@ COOKIE = "gateway_session"
 CSRF_HEADER = "X-CSRF-Token"
 LIFETIME = timedelta(hours=12)
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-
-
-def _hash(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 def csrf_token(token: str) -> str:
@@ -71,7 +68,7 @@ async def open_session(gateway: Gateway, principal: Principal) -> str:
         )
         session.add(
             DashboardSessionRow(
-                id_hash=_hash(token),
+                id_hash=lookup_hash(token),
                 tenant_id=principal.tenant_id,
                 key_id=principal.key_id,
                 expires_at=now + LIFETIME,
@@ -85,7 +82,7 @@ async def session_principal(gateway: Gateway, token: str) -> Principal | None:
     async with gateway.session() as session:
         row = (
             await session.execute(
-                select(DashboardSessionRow).where(DashboardSessionRow.id_hash == _hash(token))
+                select(DashboardSessionRow).where(DashboardSessionRow.id_hash == lookup_hash(token))
             )
         ).scalar_one_or_none()
     if row is None or row.ended_at is not None or row.expires_at <= utcnow():
@@ -100,6 +97,6 @@ async def end_session(gateway: Gateway, token: str) -> None:
     async with gateway.transaction() as session:
         await session.execute(
             update(DashboardSessionRow)
-            .where(DashboardSessionRow.id_hash == _hash(token))
+            .where(DashboardSessionRow.id_hash == lookup_hash(token))
             .values(ended_at=utcnow())
         )

@@ -9,7 +9,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import secrets
 from typing import TYPE_CHECKING
@@ -20,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..db.models import ConnectionRow, WebhookUrlRow
 from ..db.repositories import SecretRepository
+from ..digest import lookup_hash
 from ..errors import ResourceNotFound
 from ..ids import new_id
 
@@ -29,10 +29,6 @@ if TYPE_CHECKING:
 PURPOSE = "webhook_url_token"
 # Longer than any token we issue and shorter than the route's limit: anything else is no token.
 _TOKEN_LENGTH = 43
-
-
-def _digest(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 async def webhook_url(gateway: Gateway, connection_id: str) -> str:
@@ -79,12 +75,12 @@ async def _token(session: AsyncSession, gateway: Gateway, connection: Connection
                 connection_id=connection.id,
                 tenant_id=connection.tenant_id,
                 platform=connection.platform,
-                lookup_hash=_digest(token),
+                lookup_hash=lookup_hash(token),
                 secret_id=sealed.id,
             )
         )
     else:  # its sealed copy was lost: a new token (the old URL stops working)
-        row.lookup_hash, row.secret_id = _digest(token), sealed.id
+        row.lookup_hash, row.secret_id = lookup_hash(token), sealed.id
     await session.flush()
     return token
 
@@ -96,7 +92,7 @@ async def connection_of(gateway: Gateway, platform: str, given: str) -> Connecti
     """
     if len(given) != _TOKEN_LENGTH:
         return None
-    digest = _digest(given)
+    digest = lookup_hash(given)
     async with gateway.session() as session:
         row = await session.scalar(select(WebhookUrlRow).where(WebhookUrlRow.lookup_hash == digest))
         # The index found the row by the hash; the comparison of what was found is constant-time.
